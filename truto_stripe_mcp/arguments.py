@@ -1,0 +1,86 @@
+"""Validating a tool call's arguments against its input schema.
+
+The low-level MCP server of SDK 2.x does not validate tool input, and Stripe's own
+errors arrive only after a round trip (and sometimes after a side effect). Checking
+here gives the agent every problem at once, each naming the field, before anything is
+sent.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator
+from jsonschema.exceptions import ValidationError
+
+from .errors import InvalidArgumentsError
+
+_MAX_PROBLEMS = 8
+
+
+@lru_cache(maxsize=1024)
+def _validator(schema_json: str) -> Draft202012Validator:
+    return Draft202012Validator(json.loads(schema_json))
+
+
+def _field_path(error: ValidationError) -> str:
+    path = ".".join(str(part) for part in error.absolute_path)
+    return path or "(arguments)"
+
+
+def _describe(error: ValidationError, schema: Mapping[str, Any]) -> str:
+    validator = error.validator
+    where = _field_path(error)
+    if validator == "required":
+        missing = error.message.split("'")[1] if "'" in error.message else error.message
+        prefix = f"{where}." if where != "(arguments)" else ""
+        return f"missing required `{prefix}{missing}`"
+    if validator == "additionalProperties" and not error.absolute_path:
+        known = sorted(schema.get("properties", {}))
+        extra = sorted(set(error.instance) - set(known)) if isinstance(error.instance, dict) else []
+        names = ", ".join(f"`{name}`" for name in extra) or "unexpected fields"
+        return f"unknown argument {names} (valid: {', '.join(known) or 'none'})"
+    if validator == "type":
+        expected = error.validator_value
+        expected_text = " or ".join(expected) if isinstance(expected, list) else str(expected)
+        return f"`{where}` must be {expected_text}, got {_short(error.instance)}"
+    if validator == "enum":
+        options = ", ".join(json.dumps(option) for option in error.validator_value)
+        return f"`{where}` must be one of {options}, got {_short(error.instance)}"
+    return f"`{where}`: {error.message[:200]}"
+
+
+def _short(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=str)
+    kind = type(value).__name__
+    return f"{kind} {text[:60]}{'...' if len(text) > 60 else ''}"
+
+
+def validate_arguments(
+    tool: str,
+    schema: Mapping[str, Any],
+    arguments: Mapping[str, Any] | None,
+    *,
+    max_bytes: int,
+) -> dict[str, Any]:
+    """Arguments that match ``schema``, or an :class:`InvalidArgumentsError` listing all problems."""
+    if arguments is None:
+        arguments = {}
+    if not isinstance(arguments, Mapping):
+        raise InvalidArgumentsError(tool, ["arguments must be a JSON object"])
+    size = len(json.dumps(arguments, ensure_ascii=False, default=str))
+    if size > max_bytes:
+        raise InvalidArgumentsError(
+            tool, [f"arguments are {size:,} bytes, more than the {max_bytes:,}-byte limit of this server"]
+        )
+    validator = _validator(json.dumps(schema, sort_keys=True))
+    errors = sorted(validator.iter_errors(dict(arguments)), key=lambda e: (list(e.absolute_path), e.message))
+    if errors:
+        problems = list(dict.fromkeys(_describe(error, schema) for error in errors))
+        if len(problems) > _MAX_PROBLEMS:
+            problems = [*problems[:_MAX_PROBLEMS], f"and {len(problems) - _MAX_PROBLEMS} more"]
+        raise InvalidArgumentsError(tool, problems)
+    return dict(arguments)

@@ -1,0 +1,316 @@
+"""The tool catalog: Truto's tool descriptions turned into MCP-ready tool specs.
+
+Truto describes each Stripe operation with a ``query_schema`` and a ``body_schema``;
+an MCP tool has one ``inputSchema``. :class:`ToolSpec` keeps both views: the merged
+schema agents see, and which schema owns each property so arguments can be split back
+into path id, query and body exactly as Truto expects.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+CRUD_METHODS = ("list", "get", "create", "update", "delete")
+READ_METHODS = frozenset({"list", "get"})
+WRITE_METHODS = frozenset({"create", "update", "delete"})
+ID_METHODS = frozenset({"get", "update", "delete"})
+
+LIST_HINT = (
+    "Results are paginated: the response has `next_cursor`; pass it back as `next_cursor` "
+    "to get the next page (null means this was the last page)."
+)
+TIMESTAMP_HINT = "Timestamps are Unix epoch seconds."
+
+# Annotations per method, from the MCP spec's meaning of each hint.
+_ANNOTATIONS: dict[str, dict[str, bool]] = {
+    "list": {"readOnlyHint": True, "idempotentHint": True, "destructiveHint": False},
+    "get": {"readOnlyHint": True, "idempotentHint": True, "destructiveHint": False},
+    "create": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False},
+    "update": {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True},
+    "delete": {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True},
+}
+_CUSTOM_ANNOTATIONS = {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False}
+
+
+class CatalogFormatError(ValueError):
+    """The tools endpoint answered with something that is not a tool list."""
+
+
+def _schema_properties(schema: Any) -> dict[str, Any]:
+    if not isinstance(schema, Mapping):
+        return {}
+    props = schema.get("properties")
+    return dict(props) if isinstance(props, Mapping) else {}
+
+
+def singular(resource: str) -> str:
+    """``customer_tax_ids`` -> ``customer tax id``: good enough for titles, not grammar."""
+    words = resource.replace("-", "_").split("_")
+    last = words[-1]
+    if last.endswith("ies") and len(last) > 3:
+        last = last[:-3] + "y"
+    elif last.endswith(("sses", "ches", "shes", "xes")):
+        last = last[:-2]
+    elif last.endswith("s") and not last.endswith("ss"):
+        last = last[:-1]
+    return " ".join([*words[:-1], last])
+
+
+@dataclass(frozen=True)
+class ToolSpec:
+    """One Truto tool, with everything derived from it that the server needs."""
+
+    name: str
+    description: str
+    resource: str
+    method: str
+    query_schema: dict[str, Any] = field(default_factory=dict)
+    body_schema: dict[str, Any] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> str:
+        """``list``/``get``/``create``/``update``/``delete`` or ``custom``."""
+        return self.method if self.method in CRUD_METHODS else "custom"
+
+    @property
+    def is_read(self) -> bool:
+        return self.method in READ_METHODS
+
+    @property
+    def takes_path_id(self) -> bool:
+        return self.method in ID_METHODS
+
+    @property
+    def query_params(self) -> frozenset[str]:
+        names = set(_schema_properties(self.query_schema))
+        if self.method == "list":
+            names |= {"limit", "next_cursor"}
+        return frozenset(names)
+
+    @property
+    def body_params(self) -> frozenset[str]:
+        return frozenset(_schema_properties(self.body_schema))
+
+    @property
+    def title(self) -> str:
+        noun = singular(self.resource)
+        if self.method == "list":
+            return f"List Stripe {self.resource.replace('_', ' ')}"
+        verb = {"get": "Get", "create": "Create", "update": "Update", "delete": "Delete"}.get(
+            self.method, self.method.replace("_", " ").capitalize()
+        )
+        return f"{verb} a Stripe {noun}"
+
+    @property
+    def annotations(self) -> dict[str, Any]:
+        base = _ANNOTATIONS.get(self.method, _CUSTOM_ANNOTATIONS)
+        return {"title": self.title, **base, "openWorldHint": True}
+
+    @property
+    def agent_description(self) -> str:
+        """Truto's description plus the hints an agent needs to use the tool well."""
+        text = (self.description or self.title).strip()
+        hints = [LIST_HINT] if self.method == "list" else []
+        hints.append(TIMESTAMP_HINT)
+        return " ".join([text, *hints])
+
+    @property
+    def input_schema(self) -> dict[str, Any]:
+        """Query and body properties merged into one flat object schema.
+
+        A property named by both schemas is shown once (the body's wins, as for Truto's
+        own LangChain toolset). Unknown properties are refused: an agent's typo
+        (``emial``) must be an error, not a silently ignored filter that returns
+        everything.
+        """
+        properties: dict[str, Any] = {}
+        properties.update(_schema_properties(self.query_schema))
+        properties.update(_schema_properties(self.body_schema))
+        required = [name for name in self.required]
+        if self.method == "list":
+            properties.setdefault(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 100, "description": "Page size (1-100)."},
+            )
+            properties.setdefault(
+                "next_cursor",
+                {"type": "string", "description": "Cursor from the previous page's `next_cursor`."},
+            )
+        if self.takes_path_id:
+            noun = singular(self.resource)
+            properties["id"] = {"type": "string", "minLength": 1, "description": f"The Stripe {noun} id."}
+            if "id" not in required:
+                required.insert(0, "id")
+        if not self.is_read:
+            properties.setdefault(
+                "idempotency_key",
+                {
+                    "type": "string",
+                    "minLength": 1,
+                    "maxLength": 255,
+                    "description": "Optional. Reuse the same key when retrying this exact call yourself; "
+                    "Stripe then returns the first result instead of acting twice.",
+                },
+            )
+        for name in required:
+            properties.setdefault(name, {})
+        schema: dict[str, Any] = {"type": "object", "properties": properties}
+        if required:
+            schema["required"] = list(dict.fromkeys(required))
+        schema["additionalProperties"] = False
+        return schema
+
+    def split_arguments(
+        self, arguments: Mapping[str, Any]
+    ) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
+        """Arguments back into (path id, query, body), by which schema names each one.
+
+        A name in neither schema (only possible through ``required``) goes where a request
+        of this method carries its parameters: the query for reads, the body otherwise.
+        """
+        path_id: str | None = None
+        query: dict[str, Any] = {}
+        body: dict[str, Any] = {}
+        body_names = self.body_params
+        query_names = self.query_params
+        for name, value in arguments.items():
+            if name == "id" and self.takes_path_id:
+                path_id = str(value)
+            elif name in body_names:
+                body[name] = value
+            elif name in query_names or self.method in READ_METHODS:
+                query[name] = value
+            else:
+                body[name] = value
+        return path_id, query, body
+
+
+def parse_tool(raw: Mapping[str, Any]) -> ToolSpec:
+    """One entry of the tools endpoint; missing or null schemas become empty ones."""
+    name = raw.get("name")
+    if not isinstance(name, str) or not name:
+        raise CatalogFormatError(f"tool without a name: {dict(raw)!r:.200}")
+    method = str(raw.get("method") or "").strip() or "custom"
+    resource = str(raw.get("resource") or "").strip()
+    if not resource:
+        raise CatalogFormatError(f"tool {name!r} has no resource")
+    query_schema = raw.get("query_schema") if isinstance(raw.get("query_schema"), Mapping) else {}
+    body_schema = raw.get("body_schema") if isinstance(raw.get("body_schema"), Mapping) else {}
+    required = raw.get("required") if isinstance(raw.get("required"), list) else []
+    tags = raw.get("tags") if isinstance(raw.get("tags"), list) else []
+    return ToolSpec(
+        name=name,
+        description=str(raw.get("description") or ""),
+        resource=resource,
+        method=method,
+        query_schema=dict(query_schema),
+        body_schema=dict(body_schema),
+        required=tuple(str(item) for item in required),
+        tags=tuple(str(tag) for tag in tags),
+    )
+
+
+def extract_tools(payload: Any) -> tuple[list[Mapping[str, Any]], str | None]:
+    """The tool entries and the next cursor of one page of the tools endpoint.
+
+    Accepts ``{"result": [...]}`` (what the SDKs read), ``{"results": [...]}`` (what the
+    reference shows) and a bare array.
+    """
+    if isinstance(payload, list):
+        entries, cursor = payload, None
+    elif isinstance(payload, Mapping):
+        entries = payload.get("result", payload.get("results"))
+        cursor = payload.get("next_cursor")
+        if not isinstance(entries, list):
+            raise CatalogFormatError("the tools response has neither a `result` nor a `results` list")
+    else:
+        raise CatalogFormatError(f"the tools response is a {type(payload).__name__}, not a list of tools")
+    tools = [entry for entry in entries if isinstance(entry, Mapping)]
+    return tools, (str(cursor) if cursor else None)
+
+
+@dataclass(frozen=True)
+class ToolFilter:
+    """Which catalog tools the server exposes.
+
+    Order of precedence: an exclusion always wins; read-only keeps only list/get;
+    then the allow list, methods and tags must all match.
+    """
+
+    methods: tuple[str, ...] = ()
+    tags: tuple[str, ...] = ()
+    tools: tuple[str, ...] = ()
+    exclude_tools: tuple[str, ...] = ()
+    read_only: bool = False
+
+    def method_matches(self, spec: ToolSpec) -> bool:
+        if not self.methods:
+            return True
+        for wanted in self.methods:
+            if wanted == spec.method:
+                return True
+            if wanted == "read" and spec.method in READ_METHODS:
+                return True
+            if wanted == "write" and spec.method in WRITE_METHODS:
+                return True
+            if wanted == "custom" and spec.kind == "custom":
+                return True
+        return False
+
+    def refusal(self, spec: ToolSpec) -> str | None:
+        """Why this tool is not available, or ``None`` when it is."""
+        if spec.name in self.exclude_tools:
+            return f"{spec.name} is excluded by this server's configuration (--exclude-tools)."
+        if self.read_only and not spec.is_read:
+            return (
+                f"{spec.name} is a {spec.kind} tool and this server runs in read-only mode: "
+                "only list and get tools may be called."
+            )
+        if self.tools and spec.name not in self.tools:
+            return f"{spec.name} is not in this server's allow list (--tools)."
+        if not self.method_matches(spec):
+            return f"{spec.name} ({spec.method}) is filtered out by --methods {','.join(self.methods)}."
+        if self.tags and not set(self.tags) & set(spec.tags):
+            return f"{spec.name} is filtered out by --tags {','.join(self.tags)}."
+        return None
+
+    def apply(self, specs: Iterable[ToolSpec]) -> list[ToolSpec]:
+        return [spec for spec in specs if self.refusal(spec) is None]
+
+    def upstream_query(self) -> dict[str, str]:
+        """The part of the filter Truto's tools endpoint can apply itself."""
+        query: dict[str, str] = {}
+        if self.methods:
+            query["methods"] = ",".join(self.methods)
+        if self.tags:
+            query["tags"] = ",".join(self.tags)
+        return query
+
+
+@dataclass(frozen=True)
+class Catalog:
+    """Every tool the upstream catalog returned, sorted by name for a stable listing."""
+
+    specs: tuple[ToolSpec, ...]
+    _index: dict[str, ToolSpec] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_index", {spec.name: spec for spec in self.specs})
+
+    @classmethod
+    def from_entries(cls, entries: Sequence[Mapping[str, Any]]) -> Catalog:
+        by_name: dict[str, ToolSpec] = {}
+        for entry in entries:
+            spec = parse_tool(entry)
+            by_name.setdefault(spec.name, spec)
+        return cls(tuple(sorted(by_name.values(), key=lambda spec: spec.name)))
+
+    def get(self, name: str) -> ToolSpec | None:
+        return self._index.get(name)
+
+    def names(self) -> list[str]:
+        return [spec.name for spec in self.specs]

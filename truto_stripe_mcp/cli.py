@@ -1,0 +1,187 @@
+"""The ``truto-stripe-mcp`` command.
+
+With no subcommand it serves MCP over stdio (what Claude Desktop and Cursor spawn).
+Subcommands are for people: ``tools``, ``call``, ``doctor`` and ``sandbox``. Only MCP
+messages (when serving) or a subcommand's own output go to stdout; logs go to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import anyio
+
+from . import __version__
+from .config import ConfigError, Settings, load_settings
+
+PROG = "truto-stripe-mcp"
+
+
+class _RedactSecrets(logging.Filter):
+    """Replace any configured secret in a log record with ``***``: defence in depth."""
+
+    def __init__(self, secrets: Sequence[str]) -> None:
+        super().__init__()
+        self._secrets = [secret for secret in secrets if secret and len(secret) >= 4]
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secrets:
+            message = record.getMessage()
+            if any(secret in message for secret in self._secrets):
+                for secret in self._secrets:
+                    message = message.replace(secret, "***")
+                record.msg, record.args = message, None
+        return True
+
+
+def configure_logging(settings: Settings) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    secrets = [settings.api_key.get_secret_value()] if settings.api_key else []
+    handler.addFilter(_RedactSecrets(secrets))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+    logging.getLogger("truto_stripe_mcp").setLevel(settings.log_level)
+
+
+def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    """Options accepted before or after the subcommand (flags beat environment variables)."""
+    default: Any = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("connection and tool selection")
+    group.add_argument(
+        "--api-key", default=default, help="Truto API token (env TRUTO_API_KEY; prefer the env var)"
+    )
+    group.add_argument(
+        "--account-id",
+        dest="integrated_account_id",
+        default=default,
+        help="Stripe integrated account id (env TRUTO_INTEGRATED_ACCOUNT_ID)",
+    )
+    group.add_argument("--base-url", default=default, help="Truto API base URL (env TRUTO_BASE_URL)")
+    group.add_argument(
+        "--sandbox",
+        action="store_true",
+        default=default,
+        help="serve against the embedded sandbox (no account needed; env TRUTO_MCP_SANDBOX)",
+    )
+    group.add_argument(
+        "--methods",
+        default=default,
+        help="comma list: list,get,create,update,delete,read,write,custom or a custom method (env TRUTO_MCP_METHODS)",
+    )
+    group.add_argument("--tags", default=default, help="comma list of tool tags (env TRUTO_MCP_TAGS)")
+    group.add_argument("--tools", default=default, help="allow list of tool names (env TRUTO_MCP_TOOLS)")
+    group.add_argument(
+        "--exclude-tools", default=default, help="tool names never exposed (env TRUTO_MCP_EXCLUDE_TOOLS)"
+    )
+    group.add_argument(
+        "--read-only",
+        action="store_true",
+        default=default,
+        help="only list/get tools, enforced at call time too (env TRUTO_MCP_READ_ONLY)",
+    )
+    group.add_argument("--catalog-ttl", type=float, default=default, help="seconds to cache the tool catalog")
+    group.add_argument("--timeout", type=float, default=default, help="HTTP timeout in seconds (default 30)")
+    group.add_argument("--log-level", default=default, help="DEBUG, INFO, WARNING or ERROR (stderr)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description="MCP server for Stripe through Truto. With no command, serves MCP over stdio.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _common_options(parser, suppress=False)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    def sub(name: str, help_text: str) -> argparse.ArgumentParser:
+        child = commands.add_parser(name, help=help_text, description=help_text)
+        _common_options(child, suppress=True)
+        return child
+
+    sub("serve", "serve MCP over stdio (the default)")
+    tools = sub("tools", "list the tools this configuration exposes")
+    tools.add_argument("--json", action="store_true", help="print the MCP tool definitions as JSON")
+    call = sub("call", "call one tool through the same pipeline an agent uses; print the result")
+    call.add_argument("tool", help="tool name, e.g. list_all_stripe_customers")
+    call.add_argument("--args", default="{}", help="arguments as a JSON object, e.g. '{\"limit\": 3}'")
+    sub("doctor", "check the key, the account and reachability, in plain words")
+    sandbox = sub("sandbox", "serve the Truto-compatible sandbox on 127.0.0.1 for tests and other clients")
+    sandbox.add_argument("--host", default="127.0.0.1")
+    sandbox.add_argument("--port", type=int, default=8787)
+    sandbox.add_argument("--rate-limit", type=int, default=None, help="requests allowed per window")
+    sandbox.add_argument("--rate-window", type=float, default=1.0, help="window length in seconds")
+    return parser
+
+
+_SETTING_FLAGS = (
+    "api_key",
+    "integrated_account_id",
+    "base_url",
+    "sandbox",
+    "methods",
+    "tags",
+    "tools",
+    "exclude_tools",
+    "read_only",
+    "catalog_ttl",
+    "timeout",
+    "log_level",
+)
+
+
+def settings_from_args(args: argparse.Namespace) -> Settings:
+    overrides = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
+    if overrides["sandbox"] is False:
+        overrides["sandbox"] = None
+    if overrides["read_only"] is False:
+        overrides["read_only"] = None
+    return load_settings(**overrides)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = settings_from_args(args)
+        configure_logging(settings)
+        command = args.command or "serve"
+        if command == "sandbox":
+            return _run_sandbox(args)
+        if not settings.sandbox:
+            settings.require_credentials()
+        if command == "serve":
+            from .server import serve_stdio
+
+            anyio.run(serve_stdio, settings)
+            return 0
+        from . import commands
+
+        if command == "tools":
+            return anyio.run(commands.print_tools, settings, args.json)
+        if command == "call":
+            return anyio.run(commands.call_once, settings, args.tool, args.args)
+        if command == "doctor":
+            return anyio.run(commands.doctor, settings)
+        raise ConfigError(f"unknown command {command!r}")
+    except ConfigError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run_sandbox(args: argparse.Namespace) -> int:
+    from .sandbox import SandboxConfig, serve
+
+    config = SandboxConfig(rate_limit=args.rate_limit, rate_window=args.rate_window)
+    anyio.run(serve, config, args.host, args.port)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())

@@ -1,0 +1,261 @@
+"""The Truto HTTP client: one shared ``httpx.AsyncClient``, Truto's routes, nothing else.
+
+It knows the contract (``../shared/truto-api.md``): bearer auth, the tools endpoint, the
+Proxy API routes per method, bracket-encoded query strings and single-segment ids. It
+does not retry: that is the job of the retry layer above it, which sees every response.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+
+from .catalog import Catalog, ToolSpec, extract_tools
+from .errors import InvalidArgumentsError, TransportError, UpstreamError
+
+logger = logging.getLogger(__name__)
+
+USER_AGENT = "truto-stripe-mcp/0.1"
+_MAX_CATALOG_PAGES = 50
+
+
+def encode_query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """Flatten nested values into Stripe's bracket form.
+
+    ``{"created": {"gte": 1}}`` -> ``created[gte]=1``; ``{"expand": ["a"]}`` ->
+    ``expand[]=a``; lists of objects get their index (``items[0][price]=...``), as
+    Stripe's own libraries send them. ``None`` values are left out; booleans are
+    ``true``/``false``.
+    """
+    pairs: list[tuple[str, str]] = []
+
+    def walk(key: str, value: Any) -> None:
+        if value is None:
+            return
+        if isinstance(value, Mapping):
+            for sub_key, sub_value in value.items():
+                walk(f"{key}[{sub_key}]", sub_value)
+        elif isinstance(value, list | tuple):
+            for index, item in enumerate(value):
+                if isinstance(item, Mapping | list | tuple):
+                    walk(f"{key}[{index}]", item)
+                else:
+                    walk(f"{key}[]", item)
+        elif isinstance(value, bool):
+            pairs.append((key, "true" if value else "false"))
+        else:
+            pairs.append((key, str(value)))
+
+    for top_key, top_value in params.items():
+        walk(str(top_key), top_value)
+    return pairs
+
+
+def encode_path_id(object_id: str) -> str:
+    """One path segment, whatever the id holds: ``/``, ``?``, ``#`` and ``%`` are escaped.
+
+    ``.`` and ``..`` are refused outright: some HTTP stacks resolve dot segments even
+    when escaped, and no Stripe id looks like that.
+    """
+    if object_id.strip() in {"", ".", ".."}:
+        raise InvalidArgumentsError("this tool", [f"`id` {object_id!r} is not a valid Stripe id"])
+    if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in object_id):
+        raise InvalidArgumentsError("this tool", ["`id` contains control characters"])
+    return quote(object_id, safe="")
+
+
+@dataclass(frozen=True)
+class ProxyRequest:
+    """One Proxy API call, fully resolved: what will go on the wire."""
+
+    tool: str
+    http_method: str
+    path: str
+    query: tuple[tuple[str, str], ...] = ()
+    body: dict[str, Any] | None = None
+    idempotency_key: str | None = None
+
+    @classmethod
+    def for_tool(
+        cls,
+        spec: ToolSpec,
+        *,
+        path_id: str | None,
+        query: Mapping[str, Any],
+        body: Mapping[str, Any],
+        idempotency_key: str | None = None,
+    ) -> ProxyRequest:
+        """Map a tool method onto its route (the contract's table)."""
+        resource = quote(spec.resource, safe="")
+        method = spec.method
+        if method == "list":
+            http_method, path = "GET", f"/proxy/{resource}"
+        elif method in {"get", "update", "delete"}:
+            if path_id is None:
+                raise InvalidArgumentsError(spec.name, ["missing required `id`"])
+            http_method = {"get": "GET", "update": "PATCH", "delete": "DELETE"}[method]
+            path = f"/proxy/{resource}/{encode_path_id(path_id)}"
+        elif method == "create":
+            http_method, path = "POST", f"/proxy/{resource}"
+        else:
+            http_method, path = "POST", f"/proxy/{resource}/{quote(method, safe='')}"
+        send_body = dict(body) if http_method in {"POST", "PATCH"} else None
+        if http_method == "DELETE" and body:
+            # DELETE has no body on Truto's route: its parameters travel in the query.
+            query = {**query, **body}
+        return cls(
+            tool=spec.name,
+            http_method=http_method,
+            path=path,
+            query=tuple(encode_query(query)),
+            body=send_body,
+            idempotency_key=idempotency_key,
+        )
+
+    @property
+    def is_mutation(self) -> bool:
+        return self.http_method != "GET"
+
+
+@dataclass(frozen=True)
+class ProxyResponse:
+    """An HTTP answer, successful or not; the retry layer decides what it means."""
+
+    status: int
+    headers: dict[str, str]
+    body: Any
+    elapsed: float = 0.0
+    replayed: bool = field(default=False)
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    @property
+    def remote_error(self) -> bool:
+        return isinstance(self.body, dict) and bool(self.body.get("truto_is_remote_error"))
+
+    def raise_for_error(self) -> None:
+        if not self.ok:
+            raise UpstreamError.from_response(self.status, self.body, self.headers)
+
+
+class TrutoClient:
+    """Truto's API for one integrated account, over one connection pool.
+
+    ``transport`` lets the sandbox be served in-process (``httpx.ASGITransport``)
+    without opening a port.
+    """
+
+    def __init__(
+        self,
+        *,
+        base_url: str,
+        api_key: str,
+        integrated_account_id: str,
+        timeout: float = 30.0,
+        transport: httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self.integrated_account_id = integrated_account_id
+        self.base_url = base_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.base_url,
+            headers={
+                "Authorization": f"Bearer {api_key}",
+                "Accept": "application/json",
+                "User-Agent": USER_AGENT,
+            },
+            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
+            transport=transport,
+            follow_redirects=False,
+        )
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    async def __aenter__(self) -> TrutoClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def _send(
+        self,
+        http_method: str,
+        path: str,
+        query: list[tuple[str, str]],
+        *,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+    ) -> ProxyResponse:
+        content = None
+        send_headers = dict(headers or {})
+        if body is not None:
+            content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
+            send_headers["Content-Type"] = "application/json"
+        try:
+            response = await self._http.request(
+                http_method, path, params=query, content=content, headers=send_headers
+            )
+            raw = await response.aread()
+        except httpx.TimeoutException as exc:
+            raise TransportError(f"Truto did not answer in time ({type(exc).__name__}).") from exc
+        except httpx.TransportError as exc:
+            raise TransportError(f"Could not reach Truto at {self.base_url}: {type(exc).__name__}.") from exc
+        parsed: Any
+        try:
+            parsed = json.loads(raw) if raw else None
+        except ValueError:
+            parsed = raw.decode("utf-8", "replace")
+        elapsed = response.elapsed.total_seconds() if response.is_closed else 0.0
+        return ProxyResponse(
+            status=response.status_code,
+            headers={key.lower(): value for key, value in response.headers.items()},
+            body=parsed,
+            elapsed=elapsed,
+            replayed=response.headers.get("idempotent-replayed", "").lower() == "true",
+        )
+
+    async def send(self, request: ProxyRequest) -> ProxyResponse:
+        """Send one request once; HTTP errors come back as a response, not raised."""
+        query = list(request.query)
+        if request.path.startswith("/proxy/"):
+            query.insert(0, ("integrated_account_id", self.integrated_account_id))
+        headers = {"Idempotency-Key": request.idempotency_key} if request.idempotency_key else None
+        return await self._send(request.http_method, request.path, query, body=request.body, headers=headers)
+
+    async def fetch_catalog(
+        self,
+        filters: Mapping[str, str] | None = None,
+        send: Callable[[ProxyRequest], Awaitable[ProxyResponse]] | None = None,
+    ) -> Catalog:
+        """Every page of ``GET /integrated-account/{id}/tools``.
+
+        ``send`` lets the caller route the pages through its retry layer.
+        """
+        send = send or self.send
+        path = f"/integrated-account/{quote(self.integrated_account_id, safe='')}/tools"
+        entries: list[Mapping[str, Any]] = []
+        cursor: str | None = None
+        for _ in range(_MAX_CATALOG_PAGES):
+            query = list((filters or {}).items())
+            if cursor:
+                query.append(("next_cursor", cursor))
+            response = await send(
+                ProxyRequest(tool="tools/list", http_method="GET", path=path, query=tuple(query))
+            )
+            response.raise_for_error()
+            page, cursor = extract_tools(response.body)
+            entries.extend(page)
+            if not cursor:
+                break
+        else:
+            logger.warning("tool catalog had more than %d pages; using the first ones", _MAX_CATALOG_PAGES)
+        return Catalog.from_entries(entries)

@@ -1,0 +1,106 @@
+"""The people-facing subcommands: ``tools``, ``call`` and ``doctor``.
+
+Each goes through the same :class:`~truto_stripe_mcp.runner.ToolRunner` an agent
+uses, so what they show is what an agent would get.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Any
+
+from .config import Settings
+from .errors import ToolError, TransportError, UpstreamError
+from .runner import open_runner
+from .server import to_mcp_tool
+
+
+def _out(text: str) -> None:
+    sys.stdout.write(text + "\n")
+
+
+async def print_tools(settings: Settings, as_json: bool) -> int:
+    """The exposed catalog as a table, or the MCP tool definitions as JSON."""
+    async with open_runner(settings) as runner:
+        try:
+            specs = await runner.exposed_tools()
+        except ToolError as exc:
+            print(f"error: could not load the tool catalog: {exc.agent_message()}", file=sys.stderr)
+            return 1
+    if as_json:
+        tools = [
+            to_mcp_tool(spec).model_dump(by_alias=True, exclude_none=True, mode="json") for spec in specs
+        ]
+        _out(json.dumps(tools, indent=2, ensure_ascii=False))
+        return 0
+    width = max((len(spec.name) for spec in specs), default=4)
+    _out(f"{'NAME':<{width}}  {'METHOD':<8}  {'RESOURCE':<22}  TITLE")
+    for spec in specs:
+        _out(f"{spec.name:<{width}}  {spec.method:<8}  {spec.resource:<22}  {spec.title}")
+    _out(f"\n{len(specs)} tools")
+    return 0
+
+
+async def call_once(settings: Settings, tool: str, raw_arguments: str) -> int:
+    """One tool call; prints the structured result (or the error an agent would read)."""
+    try:
+        arguments: Any = json.loads(raw_arguments)
+    except ValueError as exc:
+        print(f"error: --args is not valid JSON: {exc}", file=sys.stderr)
+        return 2
+    if not isinstance(arguments, dict):
+        print("error: --args must be a JSON object, e.g. '{\"limit\": 3}'", file=sys.stderr)
+        return 2
+    async with open_runner(settings) as runner:
+        try:
+            outcome = await runner.call(tool, arguments)
+        except ToolError as exc:
+            print(f"error: {exc.agent_message()}", file=sys.stderr)
+            return 1
+    _out(json.dumps(outcome.data, indent=2, ensure_ascii=False))
+    for note in outcome.notes:
+        print(f"note: {note}", file=sys.stderr)
+    return 0
+
+
+async def doctor(settings: Settings) -> int:
+    """Check configuration, reachability, the key and the account; say what is wrong."""
+    ok = True
+
+    def report(passed: bool, text: str) -> None:
+        nonlocal ok
+        ok = ok and passed
+        _out(f"[{'ok' if passed else 'FAIL'}] {text}")
+
+    if settings.sandbox:
+        report(True, "using the embedded sandbox (no Truto account needed)")
+    else:
+        report(True, f"TRUTO_API_KEY is set ({len(settings.api_key.get_secret_value())} characters)")
+        report(True, f"TRUTO_INTEGRATED_ACCOUNT_ID is {settings.integrated_account_id}")
+        report(True, f"Truto base URL is {settings.base_url}")
+    async with open_runner(settings) as runner:
+        try:
+            catalog = await runner.catalog_cache.get(refresh=True)
+        except TransportError as exc:
+            report(False, f"cannot reach Truto: {exc.agent_message()} Check TRUTO_BASE_URL and your network.")
+        except UpstreamError as exc:
+            if exc.status == 401:
+                report(False, "Truto rejected the API key (401). Create a new token in the Truto dashboard.")
+            elif exc.status == 404:
+                report(
+                    False,
+                    "Truto does not know this integrated account (404). Check TRUTO_INTEGRATED_ACCOUNT_ID.",
+                )
+            elif exc.status == 403:
+                report(False, "the API key may not use this integrated account (403).")
+            else:
+                report(False, f"the tools endpoint failed: {exc.agent_message()}")
+        else:
+            report(True, f"reached Truto; the account has {len(catalog.specs)} tools")
+            exposed = runner.filter.apply(catalog.specs)
+            report(bool(exposed), f"{len(exposed)} tools exposed with the current filters")
+            if not exposed:
+                _out("       Loosen --methods/--tags/--tools, or check --exclude-tools.")
+    _out("all checks passed" if ok else "some checks failed")
+    return 0 if ok else 1

@@ -1,0 +1,119 @@
+"""Configuration: environment variables and command-line flags, flags winning.
+
+Everything the server can be told lives in :class:`Settings`. Upstream connection
+settings use Truto's own names (``TRUTO_API_KEY`` ...); options of this server use the
+``TRUTO_MCP_`` prefix so they cannot collide with anything Truto's SDKs read.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_BASE_URL = "https://api.truto.one"
+
+CommaList = Annotated[tuple[str, ...], NoDecode]
+"""A list given as ``a,b,c`` in the environment or on the command line."""
+
+
+class ConfigError(Exception):
+    """A configuration problem a person must fix; the CLI prints it and exits with 2."""
+
+
+class Settings(BaseSettings):
+    """The whole configuration of one server process.
+
+    Secrets are :class:`SecretStr` so that printing a ``Settings`` (in a traceback, a
+    debug log) can never show the Truto API key.
+    """
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True, case_sensitive=True)
+
+    api_key: SecretStr | None = Field(None, validation_alias="TRUTO_API_KEY")
+    integrated_account_id: str | None = Field(None, validation_alias="TRUTO_INTEGRATED_ACCOUNT_ID")
+    base_url: str = Field(DEFAULT_BASE_URL, validation_alias="TRUTO_BASE_URL")
+
+    # Which tools are exposed.
+    methods: CommaList = Field((), validation_alias="TRUTO_MCP_METHODS")
+    tags: CommaList = Field((), validation_alias="TRUTO_MCP_TAGS")
+    tools: CommaList = Field((), validation_alias="TRUTO_MCP_TOOLS")
+    exclude_tools: CommaList = Field((), validation_alias="TRUTO_MCP_EXCLUDE_TOOLS")
+    read_only: bool = Field(False, validation_alias="TRUTO_MCP_READ_ONLY")
+
+    # Behaviour knobs.
+    catalog_ttl: float = Field(300.0, ge=0, validation_alias="TRUTO_MCP_CATALOG_TTL")
+    timeout: float = Field(30.0, gt=0, validation_alias="TRUTO_MCP_TIMEOUT")
+    max_argument_bytes: int = Field(1_000_000, gt=0, validation_alias="TRUTO_MCP_MAX_ARGUMENT_BYTES")
+    log_level: str = Field("INFO", validation_alias="TRUTO_MCP_LOG_LEVEL")
+
+    # Backoff and idempotency (see ratelimit.RetryPolicy for what each bound means).
+    max_attempts: int = Field(5, ge=1, le=20, validation_alias="TRUTO_MCP_MAX_ATTEMPTS")
+    max_wait: float = Field(30.0, ge=0, validation_alias="TRUTO_MCP_MAX_WAIT")
+    deadline: float = Field(45.0, gt=0, validation_alias="TRUTO_MCP_DEADLINE")
+    idempotency_window: float = Field(600.0, ge=0, validation_alias="TRUTO_MCP_IDEMPOTENCY_WINDOW")
+
+    # Serve against the embedded sandbox instead of api.truto.one.
+    sandbox: bool = Field(False, validation_alias="TRUTO_MCP_SANDBOX")
+
+    @field_validator("methods", "tags", "tools", "exclude_tools", mode="before")
+    @classmethod
+    def _split_commas(cls, value: Any) -> Any:
+        if value is None:
+            return ()
+        if isinstance(value, str):
+            return tuple(part.strip() for part in value.split(",") if part.strip())
+        if isinstance(value, list | tuple):
+            out: list[str] = []
+            for item in value:
+                out.extend(part.strip() for part in str(item).split(",") if part.strip())
+            return tuple(out)
+        return value
+
+    @field_validator("base_url")
+    @classmethod
+    def _strip_slash(cls, value: str) -> str:
+        value = value.strip().rstrip("/")
+        if not value.startswith(("http://", "https://")):
+            raise ValueError(f"TRUTO_BASE_URL must start with http:// or https:// (got {value!r})")
+        return value
+
+    @field_validator("log_level")
+    @classmethod
+    def _upper(cls, value: str) -> str:
+        value = value.strip().upper()
+        if value not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+            raise ValueError(f"log level must be DEBUG, INFO, WARNING or ERROR (got {value!r})")
+        return value
+
+    def require_credentials(self) -> tuple[str, str]:
+        """The key and account id, or a :class:`ConfigError` naming the missing variable."""
+        if self.api_key is None or not self.api_key.get_secret_value().strip():
+            raise ConfigError(
+                "TRUTO_API_KEY is not set. Export your Truto API token as TRUTO_API_KEY "
+                "(or run with --sandbox to try the server without an account)."
+            )
+        if not self.integrated_account_id or not self.integrated_account_id.strip():
+            raise ConfigError(
+                "TRUTO_INTEGRATED_ACCOUNT_ID is not set. Export the id of your Stripe integrated "
+                "account as TRUTO_INTEGRATED_ACCOUNT_ID (or run with --sandbox)."
+            )
+        return self.api_key.get_secret_value().strip(), self.integrated_account_id.strip()
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings from the environment, with explicit values (flags) winning.
+
+    ``None`` overrides are dropped so that an absent flag never hides an env var.
+    Validation problems become a :class:`ConfigError` with one readable line.
+    """
+    from pydantic import ValidationError
+
+    given = {key: value for key, value in overrides.items() if value is not None}
+    try:
+        return Settings(**given)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first.get("loc", ())) or "configuration"
+        raise ConfigError(f"invalid {where}: {first.get('msg', 'invalid value')}") from None

@@ -1,0 +1,78 @@
+"""Idempotency keys: nothing here may ever charge or refund twice.
+
+Every mutation carries an ``Idempotency-Key`` that Truto forwards to Stripe, which
+replays its first answer for the same key. The key is made once per tool call and
+reused on every retry of it. An agent that repeats an identical mutation within the
+window (it timed out, it lost track, it was asked twice) gets the same key again, and so
+Stripe's original answer rather than a second refund.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+KEY_PREFIX = "truto-mcp-"
+MAX_KEY_LENGTH = 255  # Stripe's limit
+_MAX_REMEMBERED = 10_000
+
+
+@dataclass(frozen=True)
+class KeyChoice:
+    """The key for one call, and whether it repeats an earlier identical call's key."""
+
+    key: str
+    reused: bool
+    first_used_at: float
+    explicit: bool = False
+
+
+def canonical_arguments(tool: str, arguments: Mapping[str, Any]) -> str:
+    """A stable fingerprint: same tool and same arguments in any key order -> same text."""
+    text = json.dumps(
+        [tool, arguments], sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str
+    )
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+class IdempotencyKeys:
+    """Hands out keys; remembers them for ``window`` seconds per canonical mutation.
+
+    ``window=0`` turns the dedupe off (every call gets a fresh key; retries inside one
+    call still share theirs). Memory is bounded: the oldest entries go first.
+    """
+
+    def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.window = window
+        self._clock = clock
+        self._seen: OrderedDict[str, tuple[str, float]] = OrderedDict()
+
+    def choose(self, tool: str, arguments: Mapping[str, Any], explicit: str | None = None) -> KeyChoice:
+        now = self._clock()
+        if explicit:
+            return KeyChoice(key=explicit, reused=False, first_used_at=now, explicit=True)
+        fingerprint = canonical_arguments(tool, arguments)
+        if self.window > 0:
+            self._expire(now)
+            remembered = self._seen.get(fingerprint)
+            if remembered is not None:
+                return KeyChoice(key=remembered[0], reused=True, first_used_at=remembered[1])
+        key = f"{KEY_PREFIX}{uuid.uuid4().hex}"
+        if self.window > 0:
+            self._seen[fingerprint] = (key, now)
+            while len(self._seen) > _MAX_REMEMBERED:
+                self._seen.popitem(last=False)
+        return KeyChoice(key=key, reused=False, first_used_at=now)
+
+    def _expire(self, now: float) -> None:
+        while self._seen:
+            fingerprint, (_, first) = next(iter(self._seen.items()))
+            if now - first < self.window:
+                break
+            del self._seen[fingerprint]

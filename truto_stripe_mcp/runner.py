@@ -1,0 +1,215 @@
+"""The one path every tool call takes: catalog lookup, checks, validation, the call.
+
+Both the MCP handlers and the ``call`` subcommand go through :class:`ToolRunner`, so
+what a person sees on the command line is exactly what an agent gets.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, replace
+from typing import Any
+
+import anyio
+from pydantic import SecretStr
+
+from .arguments import validate_arguments
+from .catalog import Catalog, ToolFilter, ToolSpec
+from .client import ProxyRequest, TrutoClient
+from .config import Settings
+from .errors import ToolRefusedError, UnknownToolError
+from .idempotency import IdempotencyKeys, KeyChoice
+from .ratelimit import RetryPolicy
+from .retry import RateLimitGovernor, RetryingSender, WaitListener
+
+logger = logging.getLogger(__name__)
+
+_UNKNOWN_REFRESH_AFTER = 30.0
+"""An unknown tool name refreshes the catalog if it is older than this (Truto may have
+added the tool), without letting a loop of bad names hammer the tools endpoint."""
+
+
+class CatalogCache:
+    """The upstream catalog, held in memory for ``ttl`` seconds.
+
+    One load at a time: concurrent tools/list requests share the same fetch. A failed
+    refresh keeps serving the previous catalog (logged), because a flaky tools endpoint
+    should not make every tool disappear from an agent's view.
+    """
+
+    def __init__(
+        self,
+        loader: Callable[[], Awaitable[Catalog]],
+        ttl: float,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._loader = loader
+        self._ttl = ttl
+        self._clock = clock
+        self._catalog: Catalog | None = None
+        self._loaded_at = float("-inf")
+        self._lock = anyio.Lock()
+
+    @property
+    def age(self) -> float:
+        return self._clock() - self._loaded_at
+
+    async def get(self, *, refresh: bool = False, max_age: float | None = None) -> Catalog:
+        limit = self._ttl if max_age is None else max_age
+        if self._catalog is not None and not refresh and self.age < limit:
+            return self._catalog
+        async with self._lock:
+            if self._catalog is not None and not refresh and self.age < limit:
+                return self._catalog
+            started = self._clock()
+            try:
+                catalog = await self._loader()
+            except Exception:
+                if self._catalog is None:
+                    raise
+                logger.warning("catalog refresh failed; serving the catalog from %.0f s ago", self.age)
+                return self._catalog
+            if started >= self._loaded_at:
+                self._catalog, self._loaded_at = catalog, started
+                logger.info("loaded tool catalog: %d tools", len(catalog.specs))
+            return self._catalog
+
+
+@dataclass(frozen=True)
+class CallOutcome:
+    """A successful call: the upstream JSON, plus notes the agent should read with it."""
+
+    data: dict[str, Any]
+    notes: tuple[str, ...] = ()
+
+
+class ToolRunner:
+    """Runs tool calls for one integrated account.
+
+    Owns the per-account state every call shares: the catalog cache, the rate-limit
+    governor and the idempotency keys.
+    """
+
+    def __init__(self, settings: Settings, client: TrutoClient) -> None:
+        self.settings = settings
+        self.client = client
+        self.filter = ToolFilter(
+            methods=settings.methods,
+            tags=settings.tags,
+            tools=settings.tools,
+            exclude_tools=settings.exclude_tools,
+            read_only=settings.read_only,
+        )
+        self.governor = RateLimitGovernor()
+        self.sender = RetryingSender(
+            client,
+            RetryPolicy(
+                max_attempts=settings.max_attempts, max_wait=settings.max_wait, deadline=settings.deadline
+            ),
+            self.governor,
+        )
+        self.keys = IdempotencyKeys(settings.idempotency_window)
+        self.catalog_cache = CatalogCache(self._load_catalog, settings.catalog_ttl)
+
+    async def _load_catalog(self) -> Catalog:
+        return await self.client.fetch_catalog(self.filter.upstream_query(), send=self.sender.send)
+
+    async def exposed_tools(self, *, refresh: bool = False) -> list[ToolSpec]:
+        """The tools agents see, in a stable order."""
+        catalog = await self.catalog_cache.get(refresh=refresh)
+        return self.filter.apply(catalog.specs)
+
+    async def resolve(self, name: str) -> ToolSpec:
+        """The spec of a tool that may be called, or why it may not."""
+        catalog = await self.catalog_cache.get()
+        spec = catalog.get(name)
+        if spec is None:
+            catalog = await self.catalog_cache.get(max_age=_UNKNOWN_REFRESH_AFTER)
+            spec = catalog.get(name)
+        if spec is None:
+            raise UnknownToolError(
+                f"Unknown tool {name!r}. Call tools/list to see the available tools"
+                " (names look like list_all_stripe_customers)."
+            )
+        refusal = self.filter.refusal(spec)
+        if refusal is not None:
+            raise ToolRefusedError(f"Refused: {refusal} No request was sent to Stripe.")
+        return spec
+
+    def validate(self, spec: ToolSpec, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
+        return validate_arguments(
+            spec.name, spec.input_schema, arguments, max_bytes=self.settings.max_argument_bytes
+        )
+
+    async def call(
+        self, name: str, arguments: Mapping[str, Any] | None, *, on_wait: WaitListener | None = None
+    ) -> CallOutcome:
+        """Run one tool call; a :class:`~truto_stripe_mcp.errors.ToolError` says what went wrong."""
+        spec = await self.resolve(name)
+        checked = self.validate(spec, arguments)
+        explicit_key = checked.pop("idempotency_key", None) if not spec.is_read else None
+        path_id, query, body = spec.split_arguments(checked)
+        request = ProxyRequest.for_tool(spec, path_id=path_id, query=query, body=body)
+        choice = None
+        if request.is_mutation:
+            choice = self.keys.choose(spec.name, checked, explicit_key)
+            request = replace(request, idempotency_key=choice.key)
+        logger.info("%s: %s %s", spec.name, request.http_method, request.path)
+        response = await self.sender.send(request, on_wait=on_wait)
+        body_out = response.body if isinstance(response.body, dict) else {"result": response.body}
+        notes: list[str] = []
+        if choice is not None and (choice.reused or response.replayed):
+            notes.append(_replay_note(spec.name, choice, response.replayed))
+            logger.info("%s: idempotent replay (key reused: %s)", spec.name, choice.reused)
+        return CallOutcome(body_out, tuple(notes))
+
+
+def _replay_note(tool: str, choice: KeyChoice, stripe_said_replayed: bool) -> str:
+    if choice.reused:
+        ago = max(0, round(time.monotonic() - choice.first_used_at))
+        first = f"An identical {tool} call was made {ago} s ago"
+    else:
+        first = "This idempotency_key was used before"
+    confirmed = " Stripe confirmed the replay." if stripe_said_replayed else ""
+    return (
+        f"Replay: {first}, so this call reused its Idempotency-Key and Stripe returned the original "
+        f"result instead of doing it again (nothing new was charged, refunded or created).{confirmed} "
+        "If you really mean to repeat it, call again with a new `idempotency_key`."
+    )
+
+
+@asynccontextmanager
+async def open_runner(settings: Settings) -> AsyncIterator[ToolRunner]:
+    """A runner with its HTTP client, closed on exit.
+
+    With ``settings.sandbox`` the client talks to the embedded sandbox in-process (no
+    port, no key needed); the sandbox package is imported only then, so the serving
+    path against real Truto never loads it.
+    """
+    transport = None
+    if settings.sandbox:
+        import httpx
+
+        from .sandbox import SANDBOX_ACCOUNT_ID, SANDBOX_API_KEY, create_app
+
+        transport = httpx.ASGITransport(app=create_app())
+        settings = settings.model_copy(
+            update={
+                "api_key": SecretStr(SANDBOX_API_KEY),
+                "integrated_account_id": SANDBOX_ACCOUNT_ID,
+                "base_url": "http://sandbox.invalid",
+            }
+        )
+    api_key, account_id = settings.require_credentials()
+    client = TrutoClient(
+        base_url=settings.base_url,
+        api_key=api_key,
+        integrated_account_id=account_id,
+        timeout=settings.timeout,
+        transport=transport,
+    )
+    async with client:
+        yield ToolRunner(settings, client)

@@ -1,0 +1,109 @@
+"""MCP wiring: the low-level SDK server, with handlers that delegate to the runner.
+
+Tool schemas come from a remote catalog at run time, so the low-level
+``mcp.server.lowlevel.Server`` fits better than the decorator-based ``MCPServer``.
+Nothing here knows about HTTP or Stripe; it converts between MCP types and the runner.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import mcp_types as types
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+from mcp.shared.exceptions import MCPError
+
+from . import __version__
+from .catalog import ToolSpec
+from .config import Settings
+from .errors import ToolError
+from .retry import Wait
+from .runner import CallOutcome, ToolRunner, open_runner
+from .shaping import compact_json
+
+logger = logging.getLogger(__name__)
+
+SERVER_NAME = "truto-stripe-mcp"
+INSTRUCTIONS = (
+    "Stripe billing through Truto. Amounts are integers in the currency's minor unit "
+    "(150000 = $1,500.00 USD). Lists are paginated: follow `next_cursor`. Tool errors say "
+    "what to fix; read them before retrying."
+)
+
+
+def to_mcp_tool(spec: ToolSpec) -> types.Tool:
+    annotations = spec.annotations
+    return types.Tool(
+        name=spec.name,
+        title=spec.title,
+        description=spec.agent_description,
+        input_schema=spec.input_schema,
+        annotations=types.ToolAnnotations(
+            title=annotations["title"],
+            read_only_hint=annotations["readOnlyHint"],
+            destructive_hint=annotations["destructiveHint"],
+            idempotent_hint=annotations["idempotentHint"],
+            open_world_hint=annotations["openWorldHint"],
+        ),
+    )
+
+
+def success_result(outcome: CallOutcome) -> types.CallToolResult:
+    content = [types.TextContent(type="text", text=compact_json(outcome.data))]
+    content.extend(types.TextContent(type="text", text=note) for note in outcome.notes)
+    return types.CallToolResult(content=content, structured_content=outcome.data)
+
+
+def error_result(error: ToolError) -> types.CallToolResult:
+    return types.CallToolResult(
+        content=[types.TextContent(type="text", text=error.agent_message())],
+        structured_content={"error": error.details()},
+        is_error=True,
+    )
+
+
+def build_server(runner: ToolRunner) -> Server[Any]:
+    """The MCP server for one runner; handlers stay thin so the runner is the one path."""
+
+    async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        try:
+            specs = await runner.exposed_tools()
+        except ToolError as exc:
+            raise MCPError(
+                types.INTERNAL_ERROR, f"Could not load the tool catalog: {exc.agent_message()}"
+            ) from exc
+        return types.ListToolsResult(tools=[to_mcp_tool(spec) for spec in specs])
+
+    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        async def on_wait(pause: Wait) -> None:
+            if ctx.meta and ctx.meta.get("progress_token") is not None:
+                await ctx.session.report_progress(pause.next_attempt - 1, pause.max_attempts, pause.message())
+
+        try:
+            outcome = await runner.call(params.name, params.arguments, on_wait=on_wait)
+        except ToolError as exc:
+            logger.info("%s failed: %s", params.name, exc.agent_message())
+            return error_result(exc)
+        except Exception:
+            logger.exception("%s: unexpected error", params.name)
+            return error_result(ToolError("Internal error in truto-stripe-mcp; the details are in its log."))
+        return success_result(outcome)
+
+    return Server(
+        SERVER_NAME,
+        version=__version__,
+        title="Stripe via Truto",
+        instructions=INSTRUCTIONS,
+        on_list_tools=on_list_tools,
+        on_call_tool=on_call_tool,
+    )
+
+
+async def serve_stdio(settings: Settings) -> None:
+    """Serve MCP over stdin/stdout until the client closes the stream."""
+    async with open_runner(settings) as runner:
+        server = build_server(runner)
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
