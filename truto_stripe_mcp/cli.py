@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -148,8 +149,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = settings_from_args(args)
-        configure_logging(settings)
         command = args.command or "serve"
+        if (
+            command != "serve"
+            and getattr(args, "log_level", None) is None
+            and "TRUTO_MCP_LOG_LEVEL" not in os.environ
+        ):
+            # People running a subcommand want its output, not the server's progress log.
+            settings = settings.model_copy(update={"log_level": "WARNING"})
+        configure_logging(settings)
         if command == "sandbox":
             return _run_sandbox(args)
         if not settings.sandbox:
@@ -173,6 +181,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:
+        # `truto-stripe-mcp tools | head`: the reader left; that is not an error.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 def _run_sandbox(args: argparse.Namespace) -> int:
