@@ -106,7 +106,7 @@ def test_missing_schemas_become_empty() -> None:
 def test_list_schema_has_limit_and_cursor_and_hints() -> None:
     spec = parse_tool(LIST_CUSTOMERS)
     props = spec.input_schema["properties"]
-    assert set(props) == {"email", "limit", "next_cursor"}
+    assert set(props) == {"email", "limit", "next_cursor", "fields"}
     assert props["limit"] == {"type": "integer"}  # Truto's own definition is kept
     assert "next_cursor" in spec.agent_description and "epoch" in spec.agent_description
     assert spec.input_schema["additionalProperties"] is False

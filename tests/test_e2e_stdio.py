@@ -14,6 +14,8 @@ from tests.conftest import ACCOUNT_ID, assert_no_leak, server_env, spawn_server
 
 pytestmark = pytest.mark.anyio
 
+OWN_TOOLS = {"auto_paginate", "convert_timestamp"}
+
 
 def payload(result: types.CallToolResult) -> Any:
     """What the agent reads: the text block, which must be valid JSON on success."""
@@ -34,7 +36,9 @@ async def test_tools_list_shape(sandbox: Any) -> None:
     async with spawn_server(server_env(sandbox)) as spawned:
         tools = (await spawned.client.list_tools()).tools
     names = [tool.name for tool in tools]
-    assert names == sorted(names), "tools/list order must be deterministic"
+    catalog_names, own = names[:-2], names[-2:]
+    assert catalog_names == sorted(catalog_names), "tools/list order must be deterministic"
+    assert own == ["auto_paginate", "convert_timestamp"], "the server's own tools come last"
     by_name = {tool.name: tool for tool in tools}
     listing = by_name["list_all_stripe_customers"]
     assert listing.annotations.read_only_hint is True and listing.annotations.idempotent_hint is True
@@ -47,7 +51,8 @@ async def test_tools_list_shape(sandbox: Any) -> None:
     assert get.input_schema["required"][0] == "id"
     delete = by_name["delete_a_stripe_customer_by_id"]
     assert delete.annotations.destructive_hint is True and delete.annotations.idempotent_hint is True
-    assert all(tool.annotations.open_world_hint for tool in tools)
+    assert all(tool.annotations.open_world_hint for tool in tools if tool.name not in OWN_TOOLS)
+    assert by_name["convert_timestamp"].annotations.open_world_hint is False
 
 
 async def test_list_get_create_update_delete_and_custom(sandbox: Any) -> None:
@@ -189,7 +194,7 @@ async def test_read_only_refuses_writes_without_calling_upstream(sandbox: Any) -
     async with spawn_server(server_env(sandbox), ["--read-only"]) as spawned:
         names = {tool.name for tool in (await spawned.client.list_tools()).tools}
         assert "list_all_stripe_customers" in names and "create_a_stripe_refund" not in names
-        assert all(n.startswith(("list_", "get_")) for n in names)
+        assert all(n.startswith(("list_", "get_")) for n in names - OWN_TOOLS)
         before = len(proxy_requests(sandbox))
         refused = await spawned.client.call_tool("create_a_stripe_refund", {"charge": "ch_sandbox_jane_1"})
         assert refused.is_error and "read-only" in payload(refused)
@@ -200,7 +205,7 @@ async def test_filters_from_env_and_flags(sandbox: Any) -> None:
     env = server_env(sandbox, TRUTO_MCP_METHODS="list", TRUTO_MCP_EXCLUDE_TOOLS="list_all_stripe_charges")
     async with spawn_server(env, ["--tags", "payments,customers"]) as spawned:
         names = {tool.name for tool in (await spawned.client.list_tools()).tools}
-        assert names and all(name.startswith("list_all_stripe_") for name in names)
+        assert names and all(name.startswith("list_all_stripe_") for name in names - OWN_TOOLS)
         assert "list_all_stripe_charges" not in names and "list_all_stripe_customers" in names
         excluded = await spawned.client.call_tool("list_all_stripe_charges", {})
         assert excluded.is_error and "excluded" in payload(excluded)

@@ -10,18 +10,25 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+from .timestamps import time_filter_params
 
 CRUD_METHODS = ("list", "get", "create", "update", "delete")
 READ_METHODS = frozenset({"list", "get"})
 WRITE_METHODS = frozenset({"create", "update", "delete"})
 ID_METHODS = frozenset({"get", "update", "delete"})
 
-LIST_HINT = (
-    "Results are paginated: the response has `next_cursor`; pass it back as `next_cursor` "
-    "to get the next page (null means this was the last page)."
-)
-TIMESTAMP_HINT = "Timestamps are Unix epoch seconds."
+LIST_HINT = "Paginated: pass the response's `next_cursor` back as `next_cursor` for the next page."
+TIMESTAMP_HINT = "Timestamps are Unix epoch seconds, each with an ISO copy `<field>_iso`."
+TIME_FILTER_HINT = "{names} accept epoch seconds, ISO dates or phrases like 'last 7 days'."
+FIELDS_HINT = "`fields` keeps only the fields you need."
+FIELDS_PROPERTY = {
+    "type": "string",
+    "description": "Optional comma-separated dotted paths to keep in each object, e.g. "
+    "`id,email,created,metadata.plan`. `id` and `object` are always kept.",
+}
 
 # Annotations per method, from the MCP spec's meaning of each hint.
 _ANNOTATIONS: dict[str, dict[str, bool]] = {
@@ -43,6 +50,25 @@ def _schema_properties(schema: Any) -> dict[str, Any]:
         return {}
     props = schema.get("properties")
     return dict(props) if isinstance(props, Mapping) else {}
+
+
+def _accept_iso(schema: Any) -> Any:
+    """The same schema, with every integer also allowed as a string (an ISO date).
+
+    The server converts ISO values to epochs before validating, so the widened schema
+    tells agents the truth without loosening what reaches Stripe.
+    """
+    if isinstance(schema, list):
+        return [_accept_iso(item) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out = {key: _accept_iso(value) for key, value in schema.items()}
+    kind = schema.get("type")
+    if kind == "integer":
+        out["type"] = ["integer", "string"]
+    elif isinstance(kind, list) and "integer" in kind and "string" not in kind:
+        out["type"] = [*kind, "string"]
+    return out
 
 
 def singular(resource: str) -> str:
@@ -84,18 +110,18 @@ class ToolSpec:
     def takes_path_id(self) -> bool:
         return self.method in ID_METHODS
 
-    @property
+    @cached_property
     def query_params(self) -> frozenset[str]:
         names = set(_schema_properties(self.query_schema))
         if self.method == "list":
             names |= {"limit", "next_cursor"}
         return frozenset(names)
 
-    @property
+    @cached_property
     def body_params(self) -> frozenset[str]:
         return frozenset(_schema_properties(self.body_schema))
 
-    @property
+    @cached_property
     def title(self) -> str:
         noun = singular(self.resource)
         if self.method == "list":
@@ -105,20 +131,34 @@ class ToolSpec:
         )
         return f"{verb} a Stripe {noun}"
 
-    @property
+    @cached_property
     def annotations(self) -> dict[str, Any]:
         base = _ANNOTATIONS.get(self.method, _CUSTOM_ANNOTATIONS)
         return {"title": self.title, **base, "openWorldHint": True}
 
+    @cached_property
+    def time_params(self) -> frozenset[str]:
+        """Query parameters that filter by time (their values may be ISO dates)."""
+        return frozenset(time_filter_params(self.query_schema))
+
     @property
+    def takes_fields(self) -> bool:
+        return self.is_read
+
+    @cached_property
     def agent_description(self) -> str:
         """Truto's description plus the hints an agent needs to use the tool well."""
         text = (self.description or self.title).strip()
         hints = [LIST_HINT] if self.method == "list" else []
         hints.append(TIMESTAMP_HINT)
+        if self.time_params:
+            names = ", ".join(f"`{name}`" for name in sorted(self.time_params))
+            hints.append(TIME_FILTER_HINT.format(names=names))
+        if self.takes_fields:
+            hints.append(FIELDS_HINT)
         return " ".join([text, *hints])
 
-    @property
+    @cached_property
     def input_schema(self) -> dict[str, Any]:
         """Query and body properties merged into one flat object schema.
 
@@ -129,6 +169,8 @@ class ToolSpec:
         """
         properties: dict[str, Any] = {}
         properties.update(_schema_properties(self.query_schema))
+        for name in self.time_params:
+            properties[name] = _accept_iso(properties[name])
         properties.update(_schema_properties(self.body_schema))
         required = [name for name in self.required]
         if self.method == "list":
@@ -145,6 +187,8 @@ class ToolSpec:
             properties["id"] = {"type": "string", "minLength": 1, "description": f"The Stripe {noun} id."}
             if "id" not in required:
                 required.insert(0, "id")
+        if self.takes_fields:
+            properties.setdefault("fields", FIELDS_PROPERTY)
         if not self.is_read:
             properties.setdefault(
                 "idempotency_key",
@@ -276,6 +320,14 @@ class ToolFilter:
             return f"{spec.name} ({spec.method}) is filtered out by --methods {','.join(self.methods)}."
         if self.tags and not set(self.tags) & set(spec.tags):
             return f"{spec.name} is filtered out by --tags {','.join(self.tags)}."
+        return None
+
+    def local_refusal(self, name: str) -> str | None:
+        """The server's own tools answer only to the name lists (they have no method or tags)."""
+        if name in self.exclude_tools:
+            return f"{name} is excluded by this server's configuration (--exclude-tools)."
+        if self.tools and name not in self.tools:
+            return f"{name} is not in this server's allow list (--tools)."
         return None
 
     def apply(self, specs: Iterable[ToolSpec]) -> list[ToolSpec]:

@@ -28,9 +28,11 @@ async def print_tools(settings: Settings, as_json: bool) -> int:
         except ToolError as exc:
             print(f"error: could not load the tool catalog: {exc.agent_message()}", file=sys.stderr)
             return 1
+        local = runner.exposed_local_tools()
     if as_json:
         tools = [
-            to_mcp_tool(spec).model_dump(by_alias=True, exclude_none=True, mode="json") for spec in specs
+            to_mcp_tool(tool).model_dump(by_alias=True, exclude_none=True, mode="json")
+            for tool in [*specs, *local]
         ]
         _out(json.dumps(tools, indent=2, ensure_ascii=False))
         return 0
@@ -38,7 +40,9 @@ async def print_tools(settings: Settings, as_json: bool) -> int:
     _out(f"{'NAME':<{width}}  {'METHOD':<8}  {'RESOURCE':<22}  TITLE")
     for spec in specs:
         _out(f"{spec.name:<{width}}  {spec.method:<8}  {spec.resource:<22}  {spec.title}")
-    _out(f"\n{len(specs)} tools")
+    for tool in local:
+        _out(f"{tool.name:<{width}}  {'local':<8}  {'(this server)':<22}  {tool.title}")
+    _out(f"\n{len(specs) + len(local)} tools")
     return 0
 
 

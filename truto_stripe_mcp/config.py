@@ -48,6 +48,10 @@ class Settings(BaseSettings):
     max_argument_bytes: int = Field(1_000_000, gt=0, validation_alias="TRUTO_MCP_MAX_ARGUMENT_BYTES")
     log_level: str = Field("INFO", validation_alias="TRUTO_MCP_LOG_LEVEL")
 
+    # Shaping results for agents.
+    iso_timestamps: bool = Field(True, validation_alias="TRUTO_MCP_ISO_TIMESTAMPS")
+    result_budget: int = Field(25_000, ge=1_000, validation_alias="TRUTO_MCP_RESULT_BUDGET")
+
     # Backoff and idempotency (see ratelimit.RetryPolicy for what each bound means).
     max_attempts: int = Field(5, ge=1, le=20, validation_alias="TRUTO_MCP_MAX_ATTEMPTS")
     max_wait: float = Field(30.0, ge=0, validation_alias="TRUTO_MCP_MAX_WAIT")

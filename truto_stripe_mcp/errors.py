@@ -36,7 +36,7 @@ class InvalidArgumentsError(ToolError):
     def __init__(self, tool: str, problems: list[str]) -> None:
         self.tool = tool
         self.problems = problems
-        super().__init__(f"Invalid arguments for {tool}: " + "; ".join(problems) + ".")
+        super().__init__(f"Invalid arguments for {tool}: " + "; ".join(p.rstrip(".") for p in problems) + ".")
 
     def details(self) -> dict[str, Any]:
         return {"message": self.agent_message(), "problems": self.problems}

@@ -7,10 +7,12 @@ what a person sees on the command line is exactly what an agent gets.
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 import anyio
@@ -20,10 +22,13 @@ from .arguments import validate_arguments
 from .catalog import Catalog, ToolFilter, ToolSpec
 from .client import ProxyRequest, TrutoClient
 from .config import Settings
-from .errors import ToolRefusedError, UnknownToolError
+from .errors import InvalidArgumentsError, ToolRefusedError, UnknownToolError
 from .idempotency import IdempotencyKeys, KeyChoice
+from .local_tools import LOCAL_TOOLS, CallContext, LocalTool, ProgressListener
 from .ratelimit import RetryPolicy
 from .retry import RateLimitGovernor, RetryingSender, WaitListener
+from .shaping import fit_to_budget, parse_fields, select_fields
+from .timestamps import TimestampError, annotate_timestamps, convert_time_filters
 
 logger = logging.getLogger(__name__)
 
@@ -144,13 +149,43 @@ class ToolRunner:
             spec.name, spec.input_schema, arguments, max_bytes=self.settings.max_argument_bytes
         )
 
+    def exposed_local_tools(self) -> list[LocalTool]:
+        return [tool for tool in LOCAL_TOOLS if self.filter.local_refusal(tool.name) is None]
+
     async def call(
-        self, name: str, arguments: Mapping[str, Any] | None, *, on_wait: WaitListener | None = None
+        self,
+        name: str,
+        arguments: Mapping[str, Any] | None,
+        *,
+        on_wait: WaitListener | None = None,
+        on_progress: ProgressListener | None = None,
     ) -> CallOutcome:
         """Run one tool call; a :class:`~truto_stripe_mcp.errors.ToolError` says what went wrong."""
+        local = _LOCAL_BY_NAME.get(name)
+        if local is not None:
+            refusal = self.filter.local_refusal(name)
+            if refusal is not None:
+                raise ToolRefusedError(f"Refused: {refusal}")
+            checked = validate_arguments(
+                name, local.input_schema, arguments, max_bytes=self.settings.max_argument_bytes
+            )
+            return await local.handler(self, checked, CallContext(on_wait=on_wait, on_progress=on_progress))
         spec = await self.resolve(name)
+        return await self.run(spec, arguments, on_wait=on_wait)
+
+    async def run(
+        self,
+        spec: ToolSpec,
+        arguments: Mapping[str, Any] | None,
+        *,
+        on_wait: WaitListener | None = None,
+        budget: bool = True,
+    ) -> CallOutcome:
+        """Validate, send (with backoff), and shape the result for an agent."""
         checked = self.validate(spec, arguments)
+        fields = _fields_argument(spec, checked.pop("fields", None))
         explicit_key = checked.pop("idempotency_key", None) if not spec.is_read else None
+        checked = _convert_time_filters(spec, checked)
         path_id, query, body = spec.split_arguments(checked)
         request = ProxyRequest.for_tool(spec, path_id=path_id, query=query, body=body)
         choice = None
@@ -159,12 +194,57 @@ class ToolRunner:
             request = replace(request, idempotency_key=choice.key)
         logger.info("%s: %s %s", spec.name, request.http_method, request.path)
         response = await self.sender.send(request, on_wait=on_wait)
-        body_out = response.body if isinstance(response.body, dict) else {"result": response.body}
+        data: Any = response.body if isinstance(response.body, dict) else {"result": response.body}
         notes: list[str] = []
         if choice is not None and (choice.reused or response.replayed):
             notes.append(_replay_note(spec.name, choice, response.replayed))
             logger.info("%s: idempotent replay (key reused: %s)", spec.name, choice.reused)
-        return CallOutcome(body_out, tuple(notes))
+        data = self.shape(data, fields)
+        if budget:
+            data, cut = fit_to_budget(data, self.settings.result_budget)
+            if cut is not None:
+                notes.append(cut.note)
+        return CallOutcome(data, tuple(notes))
+
+    def shape(self, data: Any, fields: list[str] | None) -> Any:
+        if fields:
+            data = select_fields(data, fields)
+        if self.settings.iso_timestamps:
+            data = annotate_timestamps(data)
+        return data
+
+
+def _fields_argument(spec: ToolSpec, raw: Any) -> list[str] | None:
+    if raw is None:
+        return None
+    try:
+        return parse_fields(raw) or None
+    except ValueError as exc:
+        raise InvalidArgumentsError(spec.name, [f"`fields`: {exc}"]) from None
+
+
+def _convert_time_filters(spec: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
+    """ISO dates and phrases in time filters become epoch seconds before anything is sent.
+
+    A bare date given as an exact value means that whole day (Stripe would otherwise
+    match only its first second).
+    """
+    present = [name for name in spec.time_params if name in arguments]
+    if not present:
+        return arguments
+    widened = dict(arguments)
+    for name in present:
+        value = widened[name]
+        if isinstance(value, str) and _BARE_DATE.match(value.strip()):
+            widened[name] = {"gte": value.strip(), "lte": value.strip()}
+    try:
+        return convert_time_filters(widened, present, now=datetime.now(UTC))
+    except TimestampError as exc:
+        raise InvalidArgumentsError(spec.name, [str(exc)]) from None
+
+
+_LOCAL_BY_NAME = {tool.name: tool for tool in LOCAL_TOOLS}
+_BARE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _replay_note(tool: str, choice: KeyChoice, stripe_said_replayed: bool) -> str:

@@ -15,10 +15,11 @@ from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 
-from . import __version__
+from . import __version__, resources
 from .catalog import ToolSpec
 from .config import Settings
 from .errors import ToolError
+from .local_tools import LocalTool
 from .retry import Wait
 from .runner import CallOutcome, ToolRunner, open_runner
 from .shaping import compact_json
@@ -33,7 +34,7 @@ INSTRUCTIONS = (
 )
 
 
-def to_mcp_tool(spec: ToolSpec) -> types.Tool:
+def to_mcp_tool(spec: ToolSpec | LocalTool) -> types.Tool:
     annotations = spec.annotations
     return types.Tool(
         name=spec.name,
@@ -74,15 +75,24 @@ def build_server(runner: ToolRunner) -> Server[Any]:
             raise MCPError(
                 types.INTERNAL_ERROR, f"Could not load the tool catalog: {exc.agent_message()}"
             ) from exc
-        return types.ListToolsResult(tools=[to_mcp_tool(spec) for spec in specs])
+        tools = [to_mcp_tool(spec) for spec in specs]
+        tools.extend(to_mcp_tool(tool) for tool in runner.exposed_local_tools())
+        return types.ListToolsResult(tools=tools)
 
     async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+        wants_progress = bool(ctx.meta and ctx.meta.get("progress_token") is not None)
+
+        async def on_progress(progress: float, total: float | None, message: str) -> None:
+            if wants_progress:
+                await ctx.session.report_progress(progress, total, message)
+
         async def on_wait(pause: Wait) -> None:
-            if ctx.meta and ctx.meta.get("progress_token") is not None:
-                await ctx.session.report_progress(pause.next_attempt - 1, pause.max_attempts, pause.message())
+            await on_progress(pause.next_attempt - 1, pause.max_attempts, pause.message())
 
         try:
-            outcome = await runner.call(params.name, params.arguments, on_wait=on_wait)
+            outcome = await runner.call(
+                params.name, params.arguments, on_wait=on_wait, on_progress=on_progress
+            )
         except ToolError as exc:
             logger.info("%s failed: %s", params.name, exc.agent_message())
             return error_result(exc)
@@ -91,6 +101,55 @@ def build_server(runner: ToolRunner) -> Server[Any]:
             return error_result(ToolError("Internal error in truto-stripe-mcp; the details are in its log."))
         return success_result(outcome)
 
+    async def on_list_resources(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        try:
+            specs = await runner.exposed_tools()
+        except ToolError:
+            specs = []
+        return types.ListResourcesResult(
+            resources=[
+                types.Resource(
+                    uri=item["uri"],
+                    name=item["name"],
+                    description=item["description"],
+                    mime_type="application/json",
+                )
+                for item in resources.listed(specs)
+            ]
+        )
+
+    async def on_list_resource_templates(
+        ctx: Any, params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        return types.ListResourceTemplatesResult(
+            resource_templates=[
+                types.ResourceTemplate(
+                    uri_template=item["uriTemplate"],
+                    name=item["name"],
+                    description=item["description"],
+                    mime_type="application/json",
+                )
+                for item in resources.templates()
+            ]
+        )
+
+    async def on_read_resource(ctx: Any, params: types.ReadResourceRequestParams) -> types.ReadResourceResult:
+        uri = str(params.uri)
+        try:
+            document = await resources.read(runner, uri)
+        except (ToolError, resources.ResourceError) as exc:
+            message = exc.agent_message() if isinstance(exc, ToolError) else str(exc)
+            raise MCPError(types.INVALID_PARAMS, message) from exc
+        return types.ReadResourceResult(
+            contents=[
+                types.TextResourceContents(
+                    uri=uri, mime_type="application/json", text=resources.dumps(document)
+                )
+            ]
+        )
+
     return Server(
         SERVER_NAME,
         version=__version__,
@@ -98,6 +157,9 @@ def build_server(runner: ToolRunner) -> Server[Any]:
         instructions=INSTRUCTIONS,
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
+        on_list_resources=on_list_resources,
+        on_list_resource_templates=on_list_resource_templates,
+        on_read_resource=on_read_resource,
     )
 
 
