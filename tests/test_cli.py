@@ -121,3 +121,16 @@ async def test_sandbox_mode_serves_mcp_without_an_account() -> None:
 def test_secret_key_constant_is_distinctive() -> None:
     # The leak checks are only meaningful if the key is something no output would contain by chance.
     assert len(SECRET_KEY) > 30 and "SECRET" in SECRET_KEY
+
+
+def test_iso_timestamps_flag_turns_siblings_off(sandbox: Any) -> None:
+    args = (
+        "call",
+        "get_single_stripe_charge_by_id",
+        "--args",
+        '{"id": "ch_sandbox_jane_1", "fields": "created"}',
+    )
+    with_iso = json.loads(run_cli(*args, env=server_env(sandbox)).stdout)
+    without = json.loads(run_cli(*args, "--no-iso-timestamps", env=server_env(sandbox)).stdout)
+    assert with_iso["created_iso"].endswith("Z")
+    assert without == {"id": "ch_sandbox_jane_1", "object": "charge", "created": with_iso["created"]}

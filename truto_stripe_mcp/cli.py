@@ -89,6 +89,16 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     group.add_argument("--catalog-ttl", type=float, default=default, help="seconds to cache the tool catalog")
     group.add_argument("--timeout", type=float, default=default, help="HTTP timeout in seconds (default 30)")
     group.add_argument("--log-level", default=default, help="DEBUG, INFO, WARNING or ERROR (stderr)")
+    group.add_argument(
+        "--no-iso-timestamps",
+        dest="iso_timestamps",
+        action="store_false",
+        default=default,
+        help="do not add <field>_iso copies of epoch timestamps (env TRUTO_MCP_ISO_TIMESTAMPS=false)",
+    )
+    group.add_argument(
+        "--result-budget", type=int, default=default, help="largest tool result in characters (default 25000)"
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -133,6 +143,8 @@ _SETTING_FLAGS = (
     "catalog_ttl",
     "timeout",
     "log_level",
+    "iso_timestamps",
+    "result_budget",
 )
 
 
