@@ -47,6 +47,9 @@ def server_env(sandbox: SandboxServer, **extra: str) -> dict[str, str]:
         "TRUTO_INTEGRATED_ACCOUNT_ID": ACCOUNT_ID,
         "TRUTO_BASE_URL": sandbox.url,
         "TRUTO_MCP_LOG_LEVEL": "INFO",
+        # Approval prompts have their own tests (test_confirmation.py); elsewhere they would
+        # only stand between a test and the behaviour it checks.
+        "TRUTO_MCP_CONFIRM": "none",
         "PYTHONUNBUFFERED": "1",
     }
     env.update(extra)

@@ -115,7 +115,7 @@ def test_list_schema_has_limit_and_cursor_and_hints() -> None:
 def test_merged_schema_and_required() -> None:
     spec = parse_tool(CREATE_REFUND)
     schema = spec.input_schema
-    assert set(schema["properties"]) == {"charge", "amount", "metadata", "idempotency_key"}
+    assert set(schema["properties"]) == {"charge", "amount", "metadata", "idempotency_key", "confirmation_token"}
     assert schema["required"] == ["charge"]
     assert "idempotency_key" not in parse_tool(LIST_CUSTOMERS).input_schema["properties"]
     spec = parse_tool(GET_SUB)

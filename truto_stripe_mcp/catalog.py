@@ -24,6 +24,10 @@ LIST_HINT = "Paginated: pass the response's `next_cursor` back as `next_cursor` 
 TIMESTAMP_HINT = "Timestamps are Unix epoch seconds, each with an ISO copy `<field>_iso`."
 TIME_FILTER_HINT = "{names} accept epoch seconds, ISO dates or phrases like 'last 7 days'."
 FIELDS_HINT = "`fields` keeps only the fields you need."
+CONFIRMATION_TOKEN_PROPERTY = {
+    "type": "string",
+    "description": "Only when a previous call asked for confirmation: the token it returned.",
+}
 FIELDS_PROPERTY = {
     "type": "string",
     "description": "Optional comma-separated dotted paths to keep in each object, e.g. "
@@ -200,6 +204,7 @@ class ToolSpec:
                     "Stripe then returns the first result instead of acting twice.",
                 },
             )
+            properties.setdefault("confirmation_token", CONFIRMATION_TOKEN_PROPERTY)
         for name in required:
             properties.setdefault(name, {})
         schema: dict[str, Any] = {"type": "object", "properties": properties}

@@ -90,6 +90,13 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     group.add_argument("--timeout", type=float, default=default, help="HTTP timeout in seconds (default 30)")
     group.add_argument("--log-level", default=default, help="DEBUG, INFO, WARNING or ERROR (stderr)")
     group.add_argument(
+        "--confirm",
+        choices=("none", "destructive", "writes"),
+        default=default,
+        help="ask the user before: nothing, destructive and money-moving calls (default), or every write "
+        "(env TRUTO_MCP_CONFIRM)",
+    )
+    group.add_argument(
         "--no-iso-timestamps",
         dest="iso_timestamps",
         action="store_false",
@@ -145,6 +152,7 @@ _SETTING_FLAGS = (
     "log_level",
     "iso_timestamps",
     "result_budget",
+    "confirm",
 )
 
 

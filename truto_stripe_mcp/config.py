@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     iso_timestamps: bool = Field(True, validation_alias="TRUTO_MCP_ISO_TIMESTAMPS")
     result_budget: int = Field(25_000, ge=1_000, validation_alias="TRUTO_MCP_RESULT_BUDGET")
 
+    # Approval before money-moving or destructive calls: none | destructive | writes.
+    confirm: str = Field("destructive", validation_alias="TRUTO_MCP_CONFIRM")
+    confirmation_ttl: float = Field(300.0, gt=0, validation_alias="TRUTO_MCP_CONFIRMATION_TTL")
+
     # Backoff and idempotency (see ratelimit.RetryPolicy for what each bound means).
     max_attempts: int = Field(5, ge=1, le=20, validation_alias="TRUTO_MCP_MAX_ATTEMPTS")
     max_wait: float = Field(30.0, ge=0, validation_alias="TRUTO_MCP_MAX_WAIT")
@@ -81,6 +85,14 @@ class Settings(BaseSettings):
         value = value.strip().rstrip("/")
         if not value.startswith(("http://", "https://")):
             raise ValueError(f"TRUTO_BASE_URL must start with http:// or https:// (got {value!r})")
+        return value
+
+    @field_validator("confirm")
+    @classmethod
+    def _confirm_mode(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"none", "destructive", "writes"}:
+            raise ValueError(f"TRUTO_MCP_CONFIRM must be none, destructive or writes (got {value!r})")
         return value
 
     @field_validator("log_level")

@@ -18,6 +18,7 @@ from .pagination import MAX_ITEMS_LIMIT, MAX_PAGES_LIMIT, walk
 from .timestamps import TimestampError, convert_values, resolve_range, to_iso
 
 if TYPE_CHECKING:
+    from .confirmation import ApprovalGate
     from .retry import WaitListener
     from .runner import CallOutcome, ToolRunner
 
@@ -30,6 +31,7 @@ class CallContext:
 
     on_wait: WaitListener | None = None
     on_progress: ProgressListener | None = None
+    gate: ApprovalGate | None = None
 
 
 Handler = Callable[["ToolRunner", dict[str, Any], CallContext], Awaitable["CallOutcome"]]

@@ -22,8 +22,9 @@ from .arguments import validate_arguments
 from .catalog import Catalog, ToolFilter, ToolSpec
 from .client import ProxyRequest, TrutoClient
 from .config import Settings
-from .errors import InvalidArgumentsError, ToolRefusedError, UnknownToolError
-from .idempotency import IdempotencyKeys, KeyChoice
+from .confirmation import ApprovalGate, ConfirmationTokens
+from .errors import InvalidArgumentsError, ToolError, ToolRefusedError, UnknownToolError
+from .idempotency import IdempotencyKeys, KeyChoice, canonical_arguments
 from .local_tools import LOCAL_TOOLS, CallContext, LocalTool, ProgressListener
 from .ratelimit import RetryPolicy
 from .retry import RateLimitGovernor, RetryingSender, WaitListener
@@ -117,6 +118,7 @@ class ToolRunner:
             self.governor,
         )
         self.keys = IdempotencyKeys(settings.idempotency_window)
+        self.tokens = ConfirmationTokens(ttl=settings.confirmation_ttl)
         self.catalog_cache = CatalogCache(self._load_catalog, settings.catalog_ttl)
 
     async def _load_catalog(self) -> Catalog:
@@ -159,6 +161,7 @@ class ToolRunner:
         *,
         on_wait: WaitListener | None = None,
         on_progress: ProgressListener | None = None,
+        gate: ApprovalGate | None = None,
     ) -> CallOutcome:
         """Run one tool call; a :class:`~truto_stripe_mcp.errors.ToolError` says what went wrong."""
         local = _LOCAL_BY_NAME.get(name)
@@ -169,9 +172,31 @@ class ToolRunner:
             checked = validate_arguments(
                 name, local.input_schema, arguments, max_bytes=self.settings.max_argument_bytes
             )
-            return await local.handler(self, checked, CallContext(on_wait=on_wait, on_progress=on_progress))
+            context = CallContext(on_wait=on_wait, on_progress=on_progress, gate=gate)
+            return await local.handler(self, checked, context)
         spec = await self.resolve(name)
-        return await self.run(spec, arguments, on_wait=on_wait)
+        return await self.run(spec, arguments, on_wait=on_wait, gate=gate)
+
+    def default_gate(self) -> ApprovalGate:
+        """Approval without an MCP session (the ``call`` command): the token path."""
+        return ApprovalGate(self.tokens, self.settings.confirm)
+
+    async def read_object(
+        self, resource: str, object_id: str, extra: Mapping[str, Any]
+    ) -> Mapping[str, Any] | None:
+        """Read one object for a confirmation message; ``None`` when it cannot be read."""
+        catalog = await self.catalog_cache.get()
+        getter = next((s for s in catalog.specs if s.resource == resource and s.method == "get"), None)
+        if getter is None:
+            return None
+        try:
+            outcome = await self.run(getter, {"id": object_id, **extra}, budget=False)
+        except ToolError as exc:
+            logger.info(
+                "could not read %s %s for a confirmation: %s", resource, object_id, exc.agent_message()
+            )
+            return None
+        return outcome.data
 
     async def run(
         self,
@@ -180,12 +205,17 @@ class ToolRunner:
         *,
         on_wait: WaitListener | None = None,
         budget: bool = True,
+        gate: ApprovalGate | None = None,
     ) -> CallOutcome:
-        """Validate, send (with backoff), and shape the result for an agent."""
+        """Validate, ask for approval where needed, send (with backoff), shape the result."""
         checked = self.validate(spec, arguments)
         fields = _fields_argument(spec, checked.pop("fields", None))
         explicit_key = checked.pop("idempotency_key", None) if not spec.is_read else None
+        token = checked.pop("confirmation_token", None) if not spec.is_read else None
         checked = _convert_time_filters(spec, checked)
+        if not spec.is_read:
+            fingerprint = canonical_arguments(spec.name, {**checked, "idempotency_key": explicit_key})
+            await (gate or self.default_gate()).approve(spec, checked, fingerprint, token, self.read_object)
         path_id, query, body = spec.split_arguments(checked)
         request = ProxyRequest.for_tool(spec, path_id=path_id, query=query, body=body)
         choice = None

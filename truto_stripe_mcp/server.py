@@ -14,10 +14,12 @@ import mcp_types as types
 from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from . import __version__, resources
 from .catalog import ToolSpec
 from .config import Settings
+from .confirmation import ELICIT_SCHEMA, ApprovalGate, InputNeeded
 from .errors import ToolError
 from .local_tools import LocalTool
 from .retry import Wait
@@ -27,6 +29,7 @@ from .shaping import compact_json
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "truto-stripe-mcp"
+CONFIRM_KEY = "confirm"
 INSTRUCTIONS = (
     "Stripe billing through Truto. Amounts are integers in the currency's minor unit "
     "(150000 = $1,500.00 USD). Lists are paginated: follow `next_cursor`. Tool errors say "
@@ -65,6 +68,42 @@ def error_result(error: ToolError) -> types.CallToolResult:
     )
 
 
+def _answer(result: types.ElicitResult | None) -> str:
+    """accept / decline / cancel; an accepted form with ``confirm: false`` is a decline."""
+    if result is None:
+        return "cancel"
+    if result.action == "accept" and (result.content or {}).get("confirm", True) is False:
+        return "decline"
+    return result.action
+
+
+def approval_gate(runner: ToolRunner, ctx: Any, params: types.CallToolRequestParams) -> ApprovalGate:
+    """How this request can reach the person: elicitation (either era) or the token path."""
+    modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
+    capabilities = ctx.session.client_capabilities
+    can_elicit = capabilities is not None and capabilities.elicitation is not None
+    elicit = None
+    if can_elicit and not modern:
+
+        async def elicit(message: str) -> str:
+            result = await ctx.session.elicit_form(message, ELICIT_SCHEMA, related_request_id=ctx.request_id)
+            return _answer(result)
+
+    answer = None
+    if params.request_state is not None:
+        responses = params.input_responses or {}
+        response = responses.get(CONFIRM_KEY)
+        answer = _answer(response if isinstance(response, types.ElicitResult) else None)
+    return ApprovalGate(
+        runner.tokens,
+        runner.settings.confirm,
+        elicit=elicit,
+        modern_elicitation=modern and can_elicit,
+        answer=answer,
+        request_state=params.request_state,
+    )
+
+
 def build_server(runner: ToolRunner) -> Server[Any]:
     """The MCP server for one runner; handlers stay thin so the runner is the one path."""
 
@@ -79,7 +118,9 @@ def build_server(runner: ToolRunner) -> Server[Any]:
         tools.extend(to_mcp_tool(tool) for tool in runner.exposed_local_tools())
         return types.ListToolsResult(tools=tools)
 
-    async def on_call_tool(ctx: Any, params: types.CallToolRequestParams) -> types.CallToolResult:
+    async def on_call_tool(
+        ctx: Any, params: types.CallToolRequestParams
+    ) -> types.CallToolResult | types.InputRequiredResult:
         wants_progress = bool(ctx.meta and ctx.meta.get("progress_token") is not None)
 
         async def on_progress(progress: float, total: float | None, message: str) -> None:
@@ -91,7 +132,22 @@ def build_server(runner: ToolRunner) -> Server[Any]:
 
         try:
             outcome = await runner.call(
-                params.name, params.arguments, on_wait=on_wait, on_progress=on_progress
+                params.name,
+                params.arguments,
+                on_wait=on_wait,
+                on_progress=on_progress,
+                gate=approval_gate(runner, ctx, params),
+            )
+        except InputNeeded as question:
+            return types.InputRequiredResult(
+                input_requests={
+                    CONFIRM_KEY: types.ElicitRequest(
+                        params=types.ElicitRequestFormParams(
+                            message=question.message, requested_schema=ELICIT_SCHEMA
+                        )
+                    )
+                },
+                request_state=question.request_state,
             )
         except ToolError as exc:
             logger.info("%s failed: %s", params.name, exc.agent_message())
