@@ -50,6 +50,8 @@ def server_env(sandbox: SandboxServer, **extra: str) -> dict[str, str]:
         # Approval prompts have their own tests (test_confirmation.py); elsewhere they would
         # only stand between a test and the behaviour it checks.
         "TRUTO_MCP_CONFIRM": "none",
+        # Most tests exercise the whole sandbox catalog; the default (core) surface is tested on its own.
+        "TRUTO_MCP_TOOLSETS": "all",
         "PYTHONUNBUFFERED": "1",
     }
     env.update(extra)

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.anyio
 
 @asynccontextmanager
 async def runner_for(sandbox: SandboxServer, **settings: Any) -> AsyncIterator[ToolRunner]:
+    settings.setdefault("toolsets", "all")
     config = load_settings(
         api_key=SECRET_KEY, integrated_account_id=ACCOUNT_ID, base_url=sandbox.url, **settings
     )

@@ -10,13 +10,13 @@ from truto_stripe_mcp.arguments import validate_arguments
 from truto_stripe_mcp.catalog import (
     Catalog,
     CatalogFormatError,
-    ToolFilter,
     ToolSpec,
     extract_tools,
     parse_tool,
 )
 from truto_stripe_mcp.client import ProxyRequest, encode_path_id, encode_query
 from truto_stripe_mcp.errors import InvalidArgumentsError
+from truto_stripe_mcp.toolsets import Selection
 
 LIST_CUSTOMERS = {
     "name": "list_all_stripe_customers",
@@ -115,7 +115,13 @@ def test_list_schema_has_limit_and_cursor_and_hints() -> None:
 def test_merged_schema_and_required() -> None:
     spec = parse_tool(CREATE_REFUND)
     schema = spec.input_schema
-    assert set(schema["properties"]) == {"charge", "amount", "metadata", "idempotency_key", "confirmation_token"}
+    assert set(schema["properties"]) == {
+        "charge",
+        "amount",
+        "metadata",
+        "idempotency_key",
+        "confirmation_token",
+    }
     assert schema["required"] == ["charge"]
     assert "idempotency_key" not in parse_tool(LIST_CUSTOMERS).input_schema["properties"]
     spec = parse_tool(GET_SUB)
@@ -152,47 +158,48 @@ def test_titles(raw: dict, title: str) -> None:
     assert parse_tool(raw).title == title
 
 
-def _names(tool_filter: ToolFilter) -> set[str]:
-    return {spec.name for spec in tool_filter.apply(Catalog.from_entries(ALL).specs)}
+def _names(selection: Selection) -> set[str]:
+    return {spec.name for spec in selection.apply(Catalog.from_entries(ALL).specs)}
 
 
 def test_filters() -> None:
     everything = {tool["name"] for tool in ALL}
-    assert _names(ToolFilter()) == everything
-    assert _names(ToolFilter(methods=("read",))) == {"list_all_stripe_customers", GET_SUB["name"]}
-    assert _names(ToolFilter(methods=("write",))) == {
+    every = ("all",)
+    assert _names(Selection(toolsets=every)) == everything
+    assert _names(Selection(methods=("read",))) == {"list_all_stripe_customers", GET_SUB["name"]}
+    assert _names(Selection(methods=("write",))) == {
         "create_a_stripe_refund",
         "update_a_stripe_customer_by_id",
         "delete_a_stripe_customer_by_id",
     }
-    assert _names(ToolFilter(methods=("custom",))) == {"capture_a_stripe_payment_intent"}
-    assert _names(ToolFilter(methods=("capture",))) == {"capture_a_stripe_payment_intent"}
-    assert _names(ToolFilter(tags=("customers",))) == {
+    assert _names(Selection(methods=("custom",))) == {"capture_a_stripe_payment_intent"}
+    assert _names(Selection(methods=("capture",))) == {"capture_a_stripe_payment_intent"}
+    assert _names(Selection(tags=("customers",))) == {
         "list_all_stripe_customers",
         "update_a_stripe_customer_by_id",
     }
-    assert _names(ToolFilter(tags=("customers",), methods=("list",))) == {"list_all_stripe_customers"}
+    assert _names(Selection(tags=("customers",), methods=("list",))) == {"list_all_stripe_customers"}
     allow = ("list_all_stripe_customers", "create_a_stripe_refund")
-    assert _names(ToolFilter(tools=allow)) == set(allow)
+    assert _names(Selection(tools=allow)) == set(allow)
     # exclusion wins over the allow list; read-only wins over everything.
-    assert _names(ToolFilter(tools=allow, exclude_tools=("create_a_stripe_refund",))) == {allow[0]}
-    assert _names(ToolFilter(tools=allow, read_only=True)) == {"list_all_stripe_customers"}
-    assert _names(ToolFilter(methods=("write",), read_only=True)) == set()
+    assert _names(Selection(tools=allow, exclude_tools=("create_a_stripe_refund",))) == {allow[0]}
+    assert _names(Selection(tools=allow, read_only=True)) == {"list_all_stripe_customers"}
+    assert _names(Selection(methods=("write",), read_only=True)) == set()
 
 
 def test_refusal_messages_name_the_reason() -> None:
     refund = parse_tool(CREATE_REFUND)
-    assert "read-only" in (ToolFilter(read_only=True).refusal(refund) or "")
-    assert "excluded" in (ToolFilter(exclude_tools=(refund.name,)).refusal(refund) or "")
-    assert ToolFilter().refusal(refund) is None
+    assert "read-only" in (Selection(read_only=True).refusal(refund) or "")
+    assert "excluded" in (Selection(exclude_tools=(refund.name,)).refusal(refund) or "")
+    assert Selection(toolsets=("all",)).refusal(refund) is None
 
 
 def test_upstream_query() -> None:
-    assert ToolFilter(methods=("read", "capture"), tags=("a", "b")).upstream_query() == {
+    assert Selection(methods=("read", "capture"), tags=("a", "b")).upstream_query() == {
         "methods": "read,capture",
         "tags": "a,b",
     }
-    assert ToolFilter(read_only=True).upstream_query() == {}
+    assert Selection(read_only=True).upstream_query() == {}
 
 
 @pytest.mark.parametrize(

@@ -22,6 +22,7 @@ from truto_stripe_mcp.ratelimit import (
     parse_ratelimit_remaining,
     parse_ratelimit_reset,
     parse_retry_after,
+    reset_resolution,
 )
 
 RESET = datetime(2026, 11, 24, 20, 41, 7, tzinfo=UTC).timestamp()
@@ -825,3 +826,70 @@ def test_state_property_random_traffic() -> None:
                 status = rng.choice([200, 200, 200, 429, 502])
                 state.observe(parse_rate_limit_headers(headers, t), status, t)
             assert state.remaining is None or state.remaining >= 0
+
+
+# ------------------------------------------------------- windows told apart (generations, resolution)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [("1", 1.0), ("60", 1.0), ("0.35", 0.01), ("0.5", 0.1), (str(int(NOW)), 1.0), ("x", None), (None, None)],
+)
+def test_reset_resolution(value: str | None, expected: float | None) -> None:
+    assert reset_resolution(value) == expected
+
+
+def test_whole_second_resets_do_not_push_the_window_out() -> None:
+    """With "reset: 1" on a one-second window every response of the window says "1": the earliest is right."""
+    state = RateLimitState()
+    generation = state.generation
+    for k, t in enumerate([NOW, NOW + 0.3, NOW + 0.6, NOW + 0.9]):
+        headers = {"ratelimit-limit": "50;w=1", "ratelimit-remaining": str(49 - k), "ratelimit-reset": "1"}
+        state.observe(parse_rate_limit_headers(headers, t), 200, t, generation)
+    assert state.reset_at == pytest.approx(NOW + 1.0)
+    assert state.remaining == 46
+    assert state.generation == generation
+
+
+def test_the_first_figure_of_a_new_window_replaces_the_guess() -> None:
+    """A window that opens on the next request ends later than the guess: the server's figure wins."""
+    state = RateLimitState(limit=10, window=1.0, remaining=0, reset_at=NOW + 1.0)
+    assert state.reserve(NOW + 1.2) == 0.0  # rolls: new window, guessed to end at NOW + 2
+    generation = state.generation
+    assert state.reset_guessed and state.reset_at == pytest.approx(NOW + 2.0)
+    state.observe(info(NOW + 1.25, ratelimit_remaining="9", ratelimit_reset="1"), 200, NOW + 1.25, generation)
+    assert state.reset_at == pytest.approx(NOW + 2.25) and not state.reset_guessed
+    assert state.remaining == 9
+
+
+def test_a_response_from_an_earlier_window_changes_nothing() -> None:
+    state = RateLimitState(limit=10, window=1.0, remaining=0, reset_at=NOW + 1.0)
+    old = state.generation
+    assert state.reserve(NOW + 1.0) == 0.0
+    state.observe(info(NOW + 1.01, ratelimit_remaining="0", ratelimit_reset="1"), 200, NOW + 1.01, old)
+    assert state.remaining == 9 and state.reset_at == pytest.approx(NOW + 2.0)
+
+
+def test_a_stale_429_still_blocks_everyone() -> None:
+    state = RateLimitState(limit=10, window=1.0, remaining=5, reset_at=NOW + 1.0)
+    state.observe(info(NOW, retry_after="1"), 429, NOW, state.generation - 1)
+    assert state.reserve(NOW + 0.5) == pytest.approx(0.5)
+
+
+def test_the_first_figure_counts_requests_still_in_flight() -> None:
+    """20 requests went out before anything was known; the first answer cannot count the other 19."""
+    state = RateLimitState()
+    assert [state.reserve(NOW) for _ in range(20)] == [0.0] * 20
+    state.observe(
+        info(NOW, ratelimit_limit="50;w=1", ratelimit_remaining="49", ratelimit_reset="1"), 200, NOW, 0
+    )
+    assert state.remaining == 30
+    state.observe(info(NOW, ratelimit_remaining="40", ratelimit_reset="1"), 200, NOW, 0)
+    assert state.remaining == 30, "later answers of the burst only lower the count"
+
+
+def test_retry_after_beats_a_later_reset_on_a_429() -> None:
+    state = RateLimitState()
+    state.observe(info(NOW, retry_after="1", ratelimit_reset="20", ratelimit_limit="5"), 429, NOW, 0)
+    assert state.reserve(NOW + 0.5) == pytest.approx(0.5)
+    assert state.reserve(NOW + 1.0) == 0.0, "Retry-After said one second, not twenty"

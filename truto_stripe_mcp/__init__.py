@@ -8,21 +8,23 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .catalog import Catalog, ToolFilter, ToolSpec
+from .catalog import Catalog, ToolSpec
 from .client import ProxyRequest, ProxyResponse, TrutoClient
 from .config import ConfigError, Settings, load_settings
 from .errors import InvalidArgumentsError, ToolError, ToolRefusedError, UnknownToolError, UpstreamError
 from .runner import ToolRunner, open_runner
+from .toolsets import TOOLSETS, Selection
 
 __all__ = [
+    "TOOLSETS",
     "Catalog",
     "ConfigError",
     "InvalidArgumentsError",
     "ProxyRequest",
     "ProxyResponse",
+    "Selection",
     "Settings",
     "ToolError",
-    "ToolFilter",
     "ToolRefusedError",
     "ToolRunner",
     "ToolSpec",

@@ -8,7 +8,7 @@ into path id, query and body exactly as Truto expects.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -280,72 +280,6 @@ def extract_tools(payload: Any) -> tuple[list[Mapping[str, Any]], str | None]:
         raise CatalogFormatError(f"the tools response is a {type(payload).__name__}, not a list of tools")
     tools = [entry for entry in entries if isinstance(entry, Mapping)]
     return tools, (str(cursor) if cursor else None)
-
-
-@dataclass(frozen=True)
-class ToolFilter:
-    """Which catalog tools the server exposes.
-
-    Order of precedence: an exclusion always wins; read-only keeps only list/get;
-    then the allow list, methods and tags must all match.
-    """
-
-    methods: tuple[str, ...] = ()
-    tags: tuple[str, ...] = ()
-    tools: tuple[str, ...] = ()
-    exclude_tools: tuple[str, ...] = ()
-    read_only: bool = False
-
-    def method_matches(self, spec: ToolSpec) -> bool:
-        if not self.methods:
-            return True
-        for wanted in self.methods:
-            if wanted == spec.method:
-                return True
-            if wanted == "read" and spec.method in READ_METHODS:
-                return True
-            if wanted == "write" and spec.method in WRITE_METHODS:
-                return True
-            if wanted == "custom" and spec.kind == "custom":
-                return True
-        return False
-
-    def refusal(self, spec: ToolSpec) -> str | None:
-        """Why this tool is not available, or ``None`` when it is."""
-        if spec.name in self.exclude_tools:
-            return f"{spec.name} is excluded by this server's configuration (--exclude-tools)."
-        if self.read_only and not spec.is_read:
-            return (
-                f"{spec.name} is a {spec.kind} tool and this server runs in read-only mode: "
-                "only list and get tools may be called."
-            )
-        if self.tools and spec.name not in self.tools:
-            return f"{spec.name} is not in this server's allow list (--tools)."
-        if not self.method_matches(spec):
-            return f"{spec.name} ({spec.method}) is filtered out by --methods {','.join(self.methods)}."
-        if self.tags and not set(self.tags) & set(spec.tags):
-            return f"{spec.name} is filtered out by --tags {','.join(self.tags)}."
-        return None
-
-    def local_refusal(self, name: str) -> str | None:
-        """The server's own tools answer only to the name lists (they have no method or tags)."""
-        if name in self.exclude_tools:
-            return f"{name} is excluded by this server's configuration (--exclude-tools)."
-        if self.tools and name not in self.tools:
-            return f"{name} is not in this server's allow list (--tools)."
-        return None
-
-    def apply(self, specs: Iterable[ToolSpec]) -> list[ToolSpec]:
-        return [spec for spec in specs if self.refusal(spec) is None]
-
-    def upstream_query(self) -> dict[str, str]:
-        """The part of the filter Truto's tools endpoint can apply itself."""
-        query: dict[str, str] = {}
-        if self.methods:
-            query["methods"] = ",".join(self.methods)
-        if self.tags:
-            query["tags"] = ",".join(self.tags)
-        return query
 
 
 @dataclass(frozen=True)

@@ -71,6 +71,18 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         help="serve against the embedded sandbox (no account needed; env TRUTO_MCP_SANDBOX)",
     )
     group.add_argument(
+        "--toolsets",
+        default=default,
+        help="comma list of core, support, billing, sales, readonly, all (default: core; env TRUTO_MCP_TOOLSETS)",
+    )
+    group.add_argument(
+        "--discovery",
+        action="store_true",
+        default=default,
+        help="list a small set plus search_tools/describe_tool/call_tool, which reach every selected tool "
+        "(env TRUTO_MCP_DISCOVERY)",
+    )
+    group.add_argument(
         "--methods",
         default=default,
         help="comma list: list,get,create,update,delete,read,write,custom or a custom method (env TRUTO_MCP_METHODS)",
@@ -138,6 +150,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SETTING_FLAGS = (
+    "toolsets",
+    "discovery",
     "api_key",
     "integrated_account_id",
     "base_url",
@@ -160,8 +174,9 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
     if overrides["sandbox"] is False:
         overrides["sandbox"] = None
-    if overrides["read_only"] is False:
-        overrides["read_only"] = None
+    for flag in ("read_only", "discovery"):
+        if overrides[flag] is False:
+            overrides[flag] = None
     return load_settings(**overrides)
 
 

@@ -36,6 +36,9 @@ class Settings(BaseSettings):
     base_url: str = Field(DEFAULT_BASE_URL, validation_alias="TRUTO_BASE_URL")
 
     # Which tools are exposed.
+    toolsets: CommaList = Field((), validation_alias="TRUTO_MCP_TOOLSETS")
+    discovery: bool = Field(False, validation_alias="TRUTO_MCP_DISCOVERY")
+    discovery_threshold: int = Field(80, ge=1, validation_alias="TRUTO_MCP_DISCOVERY_THRESHOLD")
     methods: CommaList = Field((), validation_alias="TRUTO_MCP_METHODS")
     tags: CommaList = Field((), validation_alias="TRUTO_MCP_TAGS")
     tools: CommaList = Field((), validation_alias="TRUTO_MCP_TOOLS")
@@ -65,7 +68,14 @@ class Settings(BaseSettings):
     # Serve against the embedded sandbox instead of api.truto.one.
     sandbox: bool = Field(False, validation_alias="TRUTO_MCP_SANDBOX")
 
-    @field_validator("methods", "tags", "tools", "exclude_tools", mode="before")
+    @field_validator("toolsets", mode="after")
+    @classmethod
+    def _known_toolsets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        from .toolsets import parse_toolsets
+
+        return parse_toolsets(value)
+
+    @field_validator("toolsets", "methods", "tags", "tools", "exclude_tools", mode="before")
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if value is None:

