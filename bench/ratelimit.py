@@ -161,7 +161,7 @@ async def run_governed(
     async with TrutoClient(base_url=url, api_key=api_key, integrated_account_id=account) as client:
         runner = ToolRunner(settings, client)
         await fresh_window(url, window)
-        await runner.exposed_tools()  # the catalog is loaded once per process, not per call
+        await runner.selected_tools()  # the catalog is loaded once per process, not per call
         await fresh_window(url, window)
         warmup_retries = runner.sender.retries
 

@@ -77,7 +77,7 @@ async def open_runner(server: SandboxServer, **overrides: Any) -> AsyncIterator[
     async with client:
         runner = ToolRunner(settings, client)
         runner.sender.policy = replace(runner.sender.policy, base_backoff=0.02, max_backoff=0.1)
-        await runner.exposed_tools()
+        await runner.selected_tools()
         server.sandbox.reset_requests()
         yield runner
 

@@ -20,10 +20,9 @@ READ_METHODS = frozenset({"list", "get"})
 WRITE_METHODS = frozenset({"create", "update", "delete"})
 ID_METHODS = frozenset({"get", "update", "delete"})
 
-LIST_HINT = "Paginated: pass the response's `next_cursor` back as `next_cursor` for the next page."
-TIMESTAMP_HINT = "Timestamps are Unix epoch seconds, each with an ISO copy `<field>_iso`."
-TIME_FILTER_HINT = "{names} accept epoch seconds, ISO dates or phrases like 'last 7 days'."
-FIELDS_HINT = "`fields` keeps only the fields you need."
+LIST_HINT = "Paginated via `next_cursor`."
+TIMESTAMP_HINT = "Epoch times, plus `<field>_iso`."
+TIME_FILTER_DESCRIPTION = "Epoch, ISO date, phrase ('last 7 days') or {gt,gte,lt,lte}."
 CONFIRMATION_TOKEN_PROPERTY = {
     "type": "string",
     "description": "Only when a previous call asked for confirmation: the token it returned.",
@@ -72,6 +71,46 @@ def _accept_iso(schema: Any) -> Any:
         out["type"] = ["integer", "string"]
     elif isinstance(kind, list) and "integer" in kind and "string" not in kind:
         out["type"] = [*kind, "string"]
+    return out
+
+
+UNLISTED_PROPERTIES = frozenset({"expand"})
+"""Accepted (and validated) but left out of tools/list: rarely needed, explained in the instructions."""
+SHARED_PROPERTIES = frozenset(
+    {"limit", "next_cursor", "expand", "fields", "idempotency_key", "confirmation_token"}
+)
+_SHORT_DESCRIPTION = 40
+
+
+def short_sentence(text: str, limit: int) -> str:
+    """The first sentence, no longer than ``limit``: cut at a clause, else a word (with an ellipsis)."""
+    first = text.strip().split(". ")[0].rstrip(".")
+    if len(first) <= limit:
+        return first
+    head = first[:limit]
+    clause = max(head.rfind(", "), head.rfind(" ("), head.rfind("; "))
+    if clause >= limit // 2:
+        return head[:clause]
+    return head[: limit - 1].rsplit(" ", 1)[0] + "…"
+
+
+def _compact(schema: Any, *, top: bool, shared: bool = False) -> Any:
+    if isinstance(schema, list):
+        return [_compact(item, top=False) for item in schema]
+    if not isinstance(schema, Mapping):
+        return schema
+    out: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key in {"title", "examples", "minLength"} or (shared and key == "maxLength"):
+            continue
+        if key == "description":
+            if top and not shared and isinstance(value, str):
+                out[key] = short_sentence(value, _SHORT_DESCRIPTION)
+            continue
+        if key == "properties" and isinstance(value, Mapping):
+            out[key] = {name: _compact(prop, top=False) for name, prop in value.items()}
+        else:
+            out[key] = _compact(value, top=False) if isinstance(value, Mapping | list) else value
     return out
 
 
@@ -152,15 +191,9 @@ class ToolSpec:
     @cached_property
     def agent_description(self) -> str:
         """Truto's description plus the hints an agent needs to use the tool well."""
-        text = (self.description or self.title).strip()
-        hints = [LIST_HINT] if self.method == "list" else []
-        hints.append(TIMESTAMP_HINT)
-        if self.time_params:
-            names = ", ".join(f"`{name}`" for name in sorted(self.time_params))
-            hints.append(TIME_FILTER_HINT.format(names=names))
-        if self.takes_fields:
-            hints.append(FIELDS_HINT)
-        return " ".join([text, *hints])
+        text = short_sentence(self.description or self.title, 100)
+        hints = [LIST_HINT, TIMESTAMP_HINT] if self.method == "list" else []
+        return " ".join([text if text.endswith("…") else text + ".", *hints])
 
     @cached_property
     def input_schema(self) -> dict[str, Any]:
@@ -211,6 +244,27 @@ class ToolSpec:
         if required:
             schema["required"] = list(dict.fromkeys(required))
         schema["additionalProperties"] = False
+        return schema
+
+    @cached_property
+    def listed_schema(self) -> dict[str, Any]:
+        """The input schema as tools/list shows it: the same constraints, fewer words.
+
+        Property descriptions are cut to one short sentence and dropped below the top
+        level; the conventions every tool shares (`next_cursor`, `fields`,
+        `idempotency_key`, `confirmation_token`) are explained once, in the server's
+        instructions. ``describe_tool`` returns the full schema.
+        """
+        schema = dict(self.input_schema)
+        schema["properties"] = {
+            name: (
+                {"type": prop.get("type"), "description": TIME_FILTER_DESCRIPTION}
+                if name in self.time_params
+                else _compact(prop, top=True, shared=name in SHARED_PROPERTIES)
+            )
+            for name, prop in self.input_schema["properties"].items()
+            if name not in UNLISTED_PROPERTIES
+        }
         return schema
 
     def split_arguments(

@@ -24,11 +24,10 @@ async def print_tools(settings: Settings, as_json: bool) -> int:
     """The exposed catalog as a table, or the MCP tool definitions as JSON."""
     async with open_runner(settings) as runner:
         try:
-            specs = await runner.exposed_tools()
+            specs, local = await runner.listed_tools()
         except ToolError as exc:
             print(f"error: could not load the tool catalog: {exc.agent_message()}", file=sys.stderr)
             return 1
-        local = runner.exposed_local_tools()
     if as_json:
         tools = [
             to_mcp_tool(tool).model_dump(by_alias=True, exclude_none=True, mode="json")

@@ -41,20 +41,26 @@ Handler = Callable[["ToolRunner", dict[str, Any], CallContext], Awaitable["CallO
 class LocalTool:
     """A tool implemented here; shaped like :class:`~truto_stripe_mcp.catalog.ToolSpec` for listing."""
 
+    @property
+    def listed_schema(self) -> dict[str, Any]:
+        return self.input_schema
+
     name: str
     title: str
     agent_description: str
     input_schema: dict[str, Any]
     handler: Handler = field(repr=False, compare=False)
+    read_only: bool = True
+    open_world: bool = True
 
     @property
     def annotations(self) -> dict[str, Any]:
         return {
             "title": self.title,
-            "readOnlyHint": True,
-            "destructiveHint": False,
-            "idempotentHint": True,
-            "openWorldHint": self.name == "auto_paginate",
+            "readOnlyHint": self.read_only,
+            "destructiveHint": not self.read_only,
+            "idempotentHint": self.read_only,
+            "openWorldHint": self.open_world,
         }
 
 
@@ -152,42 +158,38 @@ CONVERT_TIMESTAMP = LocalTool(
     name="convert_timestamp",
     title="Convert timestamps",
     agent_description=(
-        "Convert Stripe's Unix epoch seconds to ISO 8601 UTC and back, several values at once, and turn "
-        "phrases such as 'last 7 days', 'this month', 'Q1 2024' or '2024-05-01..2024-05-31' into "
-        "`gte`/`lte` epochs for list filters (relative to the current UTC time)."
+        "Epoch seconds <-> ISO 8601 UTC for several values, and phrases ('last 7 days', 'this month', "
+        "'Q1 2024') -> gte/lte epochs."
     ),
     input_schema={
         "type": "object",
         "properties": {
             "values": {
                 "type": "array",
-                "items": {"type": ["integer", "number", "string"]},
+                "items": {"type": ["number", "string"]},
                 "maxItems": 100,
-                "description": "Epoch seconds or ISO dates/datetimes to convert.",
+                "description": "Epochs or ISO dates.",
             },
-            "range": {"type": "string", "description": "A phrase like 'last 7 days' or 'this month'."},
+            "range": {"type": "string", "description": "e.g. 'last 7 days'"},
         },
         "additionalProperties": False,
     },
     handler=_convert_timestamp,
+    open_world=False,
 )
 
 AUTO_PAGINATE = LocalTool(
     name="auto_paginate",
     title="Fetch every page of a list",
     agent_description=(
-        "Call a list tool (e.g. list_all_stripe_customers) page after page and return all items, up to "
-        "`max_items` (default 1000). Says whether the list is complete; when it is not, returns the "
-        "`next_cursor` to resume from."
+        "All pages of a list tool in one call, up to `max_items` (default 1000); says if the list is "
+        "complete, else gives the `next_cursor` to resume."
     ),
     input_schema={
         "type": "object",
         "properties": {
-            "tool": {"type": "string", "description": "Name of a list tool, e.g. list_all_stripe_charges."},
-            "arguments": {
-                "type": "object",
-                "description": "Arguments for that tool (filters, `fields`, a `next_cursor` to resume).",
-            },
+            "tool": {"type": "string", "description": "A list tool, e.g. list_all_stripe_charges"},
+            "arguments": {"type": "object", "description": "Its arguments (filters, fields, next_cursor)"},
             "max_items": {"type": "integer", "minimum": 1, "maximum": MAX_ITEMS_LIMIT},
             "max_pages": {"type": "integer", "minimum": 1, "maximum": MAX_PAGES_LIMIT},
         },

@@ -23,6 +23,7 @@ from .catalog import Catalog, ToolSpec
 from .client import ProxyRequest, TrutoClient
 from .config import Settings
 from .confirmation import ApprovalGate, ConfirmationTokens
+from .discovery import ESSENTIALS, META_TOOLS
 from .errors import InvalidArgumentsError, ToolError, ToolRefusedError, UnknownToolError
 from .idempotency import IdempotencyKeys, KeyChoice, canonical_arguments
 from .local_tools import LOCAL_TOOLS, CallContext, LocalTool, ProgressListener
@@ -126,10 +127,32 @@ class ToolRunner:
     async def _load_catalog(self) -> Catalog:
         return await self.client.fetch_catalog(self.filter.upstream_query(), send=self.sender.send)
 
-    async def exposed_tools(self, *, refresh: bool = False) -> list[ToolSpec]:
-        """The tools agents see, in a stable order."""
+    async def selected_tools(self, *, refresh: bool = False) -> list[ToolSpec]:
+        """Every catalog tool this configuration may call, in a stable order."""
         catalog = await self.catalog_cache.get(refresh=refresh)
         return self.filter.apply(catalog.specs)
+
+    def discovery_active(self, selected: int) -> bool:
+        return self.settings.discovery or selected > self.settings.discovery_threshold
+
+    async def listed_tools(self, *, refresh: bool = False) -> tuple[list[ToolSpec], list[LocalTool]]:
+        """What tools/list shows: the selection, or in discovery mode a few essentials plus the
+        meta-tools that reach the rest."""
+        selected = await self.selected_tools(refresh=refresh)
+        if self.discovery_active(len(selected)):
+            essentials = [spec for spec in selected if ESSENTIALS.contains(spec)]
+            return essentials, [*self._allowed(LOCAL_TOOLS), *self._allowed(META_TOOLS)]
+        return selected, self._allowed(LOCAL_TOOLS)
+
+    def _allowed(self, tools: tuple[LocalTool, ...]) -> list[LocalTool]:
+        return [tool for tool in tools if self.filter.local_refusal(tool.name) is None]
+
+    async def _local_tool(self, name: str) -> LocalTool | None:
+        if name in _LOCAL_BY_NAME:
+            return _LOCAL_BY_NAME[name]
+        if name in _META_BY_NAME and self.discovery_active(len(await self.selected_tools())):
+            return _META_BY_NAME[name]
+        return None
 
     async def resolve(self, name: str) -> ToolSpec:
         """The spec of a tool that may be called, or why it may not."""
@@ -153,9 +176,6 @@ class ToolRunner:
             spec.name, spec.input_schema, arguments, max_bytes=self.settings.max_argument_bytes
         )
 
-    def exposed_local_tools(self) -> list[LocalTool]:
-        return [tool for tool in LOCAL_TOOLS if self.filter.local_refusal(tool.name) is None]
-
     async def call(
         self,
         name: str,
@@ -166,7 +186,7 @@ class ToolRunner:
         gate: ApprovalGate | None = None,
     ) -> CallOutcome:
         """Run one tool call; a :class:`~truto_stripe_mcp.errors.ToolError` says what went wrong."""
-        local = _LOCAL_BY_NAME.get(name)
+        local = await self._local_tool(name)
         if local is not None:
             refusal = self.filter.local_refusal(name)
             if refusal is not None:
@@ -276,6 +296,7 @@ def _convert_time_filters(spec: ToolSpec, arguments: dict[str, Any]) -> dict[str
 
 
 _LOCAL_BY_NAME = {tool.name: tool for tool in LOCAL_TOOLS}
+_META_BY_NAME = {tool.name: tool for tool in META_TOOLS}
 _BARE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 

@@ -32,8 +32,15 @@ SERVER_NAME = "truto-stripe-mcp"
 CONFIRM_KEY = "confirm"
 INSTRUCTIONS = (
     "Stripe billing through Truto. Amounts are integers in the currency's minor unit "
-    "(150000 = $1,500.00 USD). Lists are paginated: follow `next_cursor`. Tool errors say "
-    "what to fix; read them before retrying."
+    "(150000 = $1,500.00 USD). Timestamps are Unix epoch seconds, each with an ISO copy "
+    "`<field>_iso`; time filters also take ISO dates and phrases like 'last 7 days'. "
+    "Lists are paginated: pass a response's `next_cursor` back as `next_cursor`, or use "
+    "auto_paginate for everything. `limit` is the page size (1-100); `fields` (e.g. "
+    "`id,email,created`) keeps only those fields; `expand` lists fields to expand. Writes "
+    "accept `idempotency_key` to make your own retries safe. Calls that move money or "
+    "destroy data may ask the user to approve; without an approval prompt they return a "
+    "preview and a `confirmation_token` to pass back, only after the user agrees. Tool "
+    "errors say what to fix; read them before retrying."
 )
 
 
@@ -43,9 +50,8 @@ def to_mcp_tool(spec: ToolSpec | LocalTool) -> types.Tool:
         name=spec.name,
         title=spec.title,
         description=spec.agent_description,
-        input_schema=spec.input_schema,
+        input_schema=spec.listed_schema,
         annotations=types.ToolAnnotations(
-            title=annotations["title"],
             read_only_hint=annotations["readOnlyHint"],
             destructive_hint=annotations["destructiveHint"],
             idempotent_hint=annotations["idempotentHint"],
@@ -109,13 +115,12 @@ def build_server(runner: ToolRunner) -> Server[Any]:
 
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         try:
-            specs = await runner.exposed_tools()
+            specs, local = await runner.listed_tools()
         except ToolError as exc:
             raise MCPError(
                 types.INTERNAL_ERROR, f"Could not load the tool catalog: {exc.agent_message()}"
             ) from exc
-        tools = [to_mcp_tool(spec) for spec in specs]
-        tools.extend(to_mcp_tool(tool) for tool in runner.exposed_local_tools())
+        tools = [*(to_mcp_tool(spec) for spec in specs), *(to_mcp_tool(tool) for tool in local)]
         return types.ListToolsResult(tools=tools)
 
     async def on_call_tool(
@@ -161,7 +166,7 @@ def build_server(runner: ToolRunner) -> Server[Any]:
         ctx: Any, params: types.PaginatedRequestParams | None
     ) -> types.ListResourcesResult:
         try:
-            specs = await runner.exposed_tools()
+            specs = await runner.selected_tools()
         except ToolError:
             specs = []
         return types.ListResourcesResult(

@@ -95,11 +95,12 @@ TOOLSETS: dict[str, Toolset] = {
             "core",
             "The default: customers, charges, refunds, subscriptions, disputes and payment links.",
             (
-                Rule(("customers",), ("read", "create", "update")),
+                # The calls support and billing agents make most; the rest is one toolset away.
+                Rule(("customers",), ("read", "create")),
                 Rule(("charges", "disputes"), _READ),
-                Rule(("refunds",), ("read", "create")),
-                Rule(_SUBSCRIPTIONS, ("read", "update", "delete", "cancel")),
-                Rule(("payment_links",), ("read", "create")),
+                Rule(("refunds",), ("list", "create")),
+                Rule(("subscriptions",), ("read", "update", "delete", "cancel")),
+                Rule(("payment_links",), ("list", "create")),
             ),
         ),
         Toolset(

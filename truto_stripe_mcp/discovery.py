@@ -1,0 +1,131 @@
+"""Search-then-call discovery: the whole selected catalog at a fraction of the context cost.
+
+With ``--discovery`` (or when the selection is larger than the threshold) tools/list
+shows a few essentials plus ``search_tools``, ``describe_tool`` and ``call_tool``. Every
+selected tool stays callable through ``call_tool``, which goes through the same runner
+path as a direct call: validation, filters, read-only, approval, backoff and shaping.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .errors import InvalidArgumentsError, ToolRefusedError, UnknownToolError
+from .local_tools import CallContext, LocalTool
+from .toolsets import Rule, Toolset, search
+
+if TYPE_CHECKING:
+    from .runner import CallOutcome, ToolRunner
+
+ESSENTIALS = Toolset(
+    "essentials",
+    "The few tools listed directly in discovery mode; everything else is one search away.",
+    (Rule(("customers",), ("list",)), Rule(("charges",), ("list",))),
+)
+
+
+async def _search_tools(runner: ToolRunner, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
+    from .runner import CallOutcome
+
+    specs = await runner.selected_tools()
+    try:
+        hits = search(specs, arguments["query"], limit=arguments.get("limit", 8))
+    except ValueError as exc:
+        raise InvalidArgumentsError("search_tools", [str(exc)]) from None
+    results = [{"name": h.name, "method": h.method, "description": h.description} for h in hits]
+    note = (
+        "Call describe_tool with a name for its input schema, then call_tool with that name and arguments."
+        if results
+        else "No tool matched; try other words (a resource such as 'invoice' or an action such as 'refund')."
+    )
+    return CallOutcome({"results": results, "note": note})
+
+
+async def _describe_tool(runner: ToolRunner, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
+    from .runner import CallOutcome
+
+    spec = await runner.resolve(arguments["name"])
+    return CallOutcome(
+        {
+            "name": spec.name,
+            "title": spec.title,
+            "description": spec.agent_description,
+            "inputSchema": spec.input_schema,
+            "annotations": spec.annotations,
+        }
+    )
+
+
+async def _call_tool(runner: ToolRunner, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
+    name = arguments["name"]
+    if name in META_NAMES:
+        raise ToolRefusedError(f"call_tool cannot call {name}; call it directly.")
+    try:
+        return await runner.call(
+            name,
+            arguments.get("arguments") or {},
+            on_wait=ctx.on_wait,
+            on_progress=ctx.on_progress,
+            gate=ctx.gate,
+        )
+    except UnknownToolError as exc:
+        raise UnknownToolError(f"{exc.agent_message()} Use search_tools to find the right name.") from None
+
+
+SEARCH_TOOLS = LocalTool(
+    name="search_tools",
+    title="Search Stripe tools",
+    agent_description=(
+        "Find the Stripe tool for a task among all available tools (most are not listed directly). "
+        "Returns ranked names, methods and one-line descriptions."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "query": {
+                "type": "string",
+                "minLength": 1,
+                "description": "e.g. 'refund a charge', 'void invoice'",
+            },
+            "limit": {"type": "integer", "minimum": 1, "maximum": 25},
+        },
+        "required": ["query"],
+        "additionalProperties": False,
+    },
+    handler=_search_tools,
+    open_world=False,
+)
+DESCRIBE_TOOL = LocalTool(
+    name="describe_tool",
+    title="Describe a Stripe tool",
+    agent_description="The full input schema and annotations of one tool, by name (from search_tools).",
+    input_schema={
+        "type": "object",
+        "properties": {"name": {"type": "string", "minLength": 1}},
+        "required": ["name"],
+        "additionalProperties": False,
+    },
+    handler=_describe_tool,
+    open_world=False,
+)
+CALL_TOOL = LocalTool(
+    name="call_tool",
+    title="Call a Stripe tool",
+    agent_description=(
+        "Call any available tool by name with its arguments (see describe_tool). Same checks, approvals "
+        "and results as calling it directly."
+    ),
+    input_schema={
+        "type": "object",
+        "properties": {
+            "name": {"type": "string", "minLength": 1},
+            "arguments": {"type": "object", "description": "The tool's arguments."},
+        },
+        "required": ["name"],
+        "additionalProperties": False,
+    },
+    handler=_call_tool,
+    read_only=False,
+)
+META_TOOLS: tuple[LocalTool, ...] = (CALL_TOOL, DESCRIBE_TOOL, SEARCH_TOOLS)
+META_NAMES = frozenset(tool.name for tool in META_TOOLS)
