@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     toolsets: CommaList = Field((), validation_alias="TRUTO_MCP_TOOLSETS")
     discovery: bool = Field(False, validation_alias="TRUTO_MCP_DISCOVERY")
     discovery_threshold: int = Field(80, ge=1, validation_alias="TRUTO_MCP_DISCOVERY_THRESHOLD")
+    tools_page_size: int = Field(100, ge=0, validation_alias="TRUTO_MCP_TOOLS_PAGE_SIZE")
     methods: CommaList = Field((), validation_alias="TRUTO_MCP_METHODS")
     tags: CommaList = Field((), validation_alias="TRUTO_MCP_TAGS")
     tools: CommaList = Field((), validation_alias="TRUTO_MCP_TOOLS")

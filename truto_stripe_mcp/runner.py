@@ -60,6 +60,8 @@ class CatalogCache:
         self._catalog: Catalog | None = None
         self._loaded_at = float("-inf")
         self._lock = anyio.Lock()
+        self.generation = 0
+        """Bumped when a refresh brings a different set of tool names (for list_changed)."""
 
     @property
     def age(self) -> float:
@@ -81,6 +83,9 @@ class CatalogCache:
                 logger.warning("catalog refresh failed; serving the catalog from %.0f s ago", self.age)
                 return self._catalog
             if started >= self._loaded_at:
+                if self._catalog is not None and catalog.names() != self._catalog.names():
+                    self.generation += 1
+                    logger.info("the tool catalog changed: %d tools now", len(catalog.specs))
                 self._catalog, self._loaded_at = catalog, started
                 logger.info("loaded tool catalog: %d tools", len(catalog.specs))
             return self._catalog

@@ -7,11 +7,12 @@ Nothing here knows about HTTP or Stripe; it converts between MCP types and the r
 
 from __future__ import annotations
 
+import base64
 import logging
 from typing import Any
 
 import mcp_types as types
-from mcp.server.lowlevel import Server
+from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
@@ -110,6 +111,27 @@ def approval_gate(runner: ToolRunner, ctx: Any, params: types.CallToolRequestPar
     )
 
 
+def paginate_tools(
+    tools: list[types.Tool], cursor: str | None, page_size: int
+) -> tuple[list[types.Tool], str | None]:
+    """One page of tools/list (the spec's opaque ``cursor``/``nextCursor``); 0 = no paging."""
+    start = 0
+    if cursor:
+        try:
+            start = int(base64.urlsafe_b64decode(cursor.encode()).decode().removeprefix("tools:"))
+        except ValueError:
+            raise MCPError(
+                types.INVALID_PARAMS, "Invalid tools/list cursor; start again without one."
+            ) from None
+        if not 0 <= start <= len(tools):
+            raise MCPError(types.INVALID_PARAMS, "Stale tools/list cursor; start again without one.")
+    if page_size <= 0:
+        return tools[start:], None
+    end = start + page_size
+    next_cursor = base64.urlsafe_b64encode(f"tools:{end}".encode()).decode() if end < len(tools) else None
+    return tools[start:end], next_cursor
+
+
 def build_server(runner: ToolRunner) -> Server[Any]:
     """The MCP server for one runner; handlers stay thin so the runner is the one path."""
 
@@ -120,8 +142,24 @@ def build_server(runner: ToolRunner) -> Server[Any]:
             raise MCPError(
                 types.INTERNAL_ERROR, f"Could not load the tool catalog: {exc.agent_message()}"
             ) from exc
+        await announce_catalog_changes(ctx)
         tools = [*(to_mcp_tool(spec) for spec in specs), *(to_mcp_tool(tool) for tool in local)]
-        return types.ListToolsResult(tools=tools)
+        page, next_cursor = paginate_tools(
+            tools, params.cursor if params else None, runner.settings.tools_page_size
+        )
+        return types.ListToolsResult(tools=page, next_cursor=next_cursor)
+
+    announced = [runner.catalog_cache.generation]
+
+    async def announce_catalog_changes(ctx: Any) -> None:
+        """Tell a handshake-era client once that the tool list changed (2026 clients subscribe)."""
+        generation = runner.catalog_cache.generation
+        if generation != announced[0] and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
+            announced[0] = generation
+            try:
+                await ctx.session.send_tool_list_changed()
+            except Exception:  # a notification must never cost the caller its result
+                logger.warning("could not send notifications/tools/list_changed", exc_info=True)
 
     async def on_call_tool(
         ctx: Any, params: types.CallToolRequestParams
@@ -160,6 +198,8 @@ def build_server(runner: ToolRunner) -> Server[Any]:
         except Exception:
             logger.exception("%s: unexpected error", params.name)
             return error_result(ToolError("Internal error in truto-stripe-mcp; the details are in its log."))
+        finally:
+            await announce_catalog_changes(ctx)
         return success_result(outcome)
 
     async def on_list_resources(
@@ -229,4 +269,5 @@ async def serve_stdio(settings: Settings) -> None:
     async with open_runner(settings) as runner:
         server = build_server(runner)
         async with stdio_server() as (read_stream, write_stream):
-            await server.run(read_stream, write_stream, server.create_initialization_options())
+            options = server.create_initialization_options(NotificationOptions(tools_changed=True))
+            await server.run(read_stream, write_stream, options)
