@@ -61,10 +61,18 @@ def to_mcp_tool(spec: ToolSpec | LocalTool) -> types.Tool:
     )
 
 
+STRUCTURED_CONTENT_LIMIT = 1_000_000
+"""Above this many characters of text, a result is sent once (as text) instead of twice:
+the duplicate ``structuredContent`` doubled a 10,000-item walk's cost over stdio. Only
+reachable when ``TRUTO_MCP_RESULT_BUDGET`` is raised far above its default."""
+
+
 def success_result(outcome: CallOutcome) -> types.CallToolResult:
-    content = [types.TextContent(type="text", text=compact_json(outcome.data))]
+    text = compact_json(outcome.data)
+    content = [types.TextContent(type="text", text=text)]
     content.extend(types.TextContent(type="text", text=note) for note in outcome.notes)
-    return types.CallToolResult(content=content, structured_content=outcome.data)
+    structured = outcome.data if len(text) <= STRUCTURED_CONTENT_LIMIT else None
+    return types.CallToolResult(content=content, structured_content=structured)
 
 
 def error_result(error: ToolError) -> types.CallToolResult:
