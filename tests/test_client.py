@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -181,3 +182,32 @@ def test_sandbox_subcommand_serves_on_a_port() -> None:
         process.terminate()
         stdout, _ = process.communicate(timeout=10)
     assert stdout == "", "the sandbox logs to stderr, never stdout"
+
+
+def test_stdio_server_stops_cleanly_on_sigterm(sandbox: SandboxServer) -> None:
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRUTO_")}, **server_env(sandbox)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "truto_stripe_mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+    assert process.stdin and process.stdout
+    initialize = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-06-18",
+            "capabilities": {},
+            "clientInfo": {"name": "t", "version": "1"},
+        },
+    }
+    process.stdin.write(json.dumps(initialize) + "\n")
+    process.stdin.flush()
+    assert json.loads(process.stdout.readline())["id"] == 1
+    process.send_signal(signal.SIGTERM)  # stdin stays open: only the signal can stop it
+    assert process.wait(timeout=10) == 0
+    assert "SIGTERM" in (process.stderr.read() if process.stderr else "")

@@ -120,6 +120,20 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     )
 
 
+def _transport_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
+    default: Any = argparse.SUPPRESS if suppress else None
+    group = parser.add_argument_group("transport")
+    group.add_argument("--transport", choices=("stdio", "http"), default=default, help="default stdio")
+    group.add_argument("--host", dest="host", default=default, help="HTTP bind address (default 127.0.0.1)")
+    group.add_argument("--port", dest="port", type=int, default=default, help="HTTP port (default 8765)")
+    group.add_argument(
+        "--stateless",
+        action="store_true",
+        default=default,
+        help="HTTP without sessions, for several replicas behind a load balancer",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -134,7 +148,9 @@ def build_parser() -> argparse.ArgumentParser:
         _common_options(child, suppress=True)
         return child
 
-    sub("serve", "serve MCP over stdio (the default)")
+    serve = sub("serve", "serve MCP over stdio (the default) or streamable HTTP")
+    for target in (parser, serve):
+        _transport_options(target, suppress=target is serve)
     tools = sub("tools", "list the tools this configuration exposes")
     tools.add_argument("--json", action="store_true", help="print the MCP tool definitions as JSON")
     call = sub("call", "call one tool through the same pipeline an agent uses; print the result")
@@ -150,6 +166,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 _SETTING_FLAGS = (
+    "transport",
+    "host",
+    "port",
+    "stateless",
     "toolsets",
     "discovery",
     "api_key",
@@ -174,7 +194,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
     if overrides["sandbox"] is False:
         overrides["sandbox"] = None
-    for flag in ("read_only", "discovery"):
+    for flag in ("read_only", "discovery", "stateless"):
         if overrides[flag] is False:
             overrides[flag] = None
     return load_settings(**overrides)
@@ -197,6 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _run_sandbox(args)
         if not settings.sandbox:
             settings.require_credentials()
+        if command == "serve" and settings.transport == "http":
+            from .http_transport import check_exposure, serve_http
+
+            check_exposure(settings)
+            anyio.run(serve_http, settings)
+            return 0
         if command == "serve":
             from .server import serve_stdio
 

@@ -66,6 +66,15 @@ class Settings(BaseSettings):
     deadline: float = Field(45.0, gt=0, validation_alias="TRUTO_MCP_DEADLINE")
     idempotency_window: float = Field(600.0, ge=0, validation_alias="TRUTO_MCP_IDEMPOTENCY_WINDOW")
 
+    # Transport: stdio (spawned by a client) or streamable HTTP.
+    transport: str = Field("stdio", validation_alias="TRUTO_MCP_TRANSPORT")
+    host: str = Field("127.0.0.1", validation_alias="TRUTO_MCP_HOST")
+    port: int = Field(8765, ge=0, le=65535, validation_alias="TRUTO_MCP_PORT")
+    http_token: SecretStr | None = Field(None, validation_alias="TRUTO_MCP_HTTP_TOKEN")
+    stateless: bool = Field(False, validation_alias="TRUTO_MCP_STATELESS")
+    allowed_hosts: CommaList = Field((), validation_alias="TRUTO_MCP_ALLOWED_HOSTS")
+    allowed_origins: CommaList = Field((), validation_alias="TRUTO_MCP_ALLOWED_ORIGINS")
+
     # Serve against the embedded sandbox instead of api.truto.one.
     sandbox: bool = Field(False, validation_alias="TRUTO_MCP_SANDBOX")
 
@@ -76,7 +85,31 @@ class Settings(BaseSettings):
 
         return parse_toolsets(value)
 
-    @field_validator("toolsets", "methods", "tags", "tools", "exclude_tools", mode="before")
+    @field_validator("transport")
+    @classmethod
+    def _transport(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in {"stdio", "http"}:
+            raise ValueError(f"TRUTO_MCP_TRANSPORT must be stdio or http (got {value!r})")
+        return value
+
+    @field_validator("http_token")
+    @classmethod
+    def _token_not_blank(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().strip():
+            return None
+        return value
+
+    @field_validator(
+        "toolsets",
+        "methods",
+        "tags",
+        "tools",
+        "exclude_tools",
+        "allowed_hosts",
+        "allowed_origins",
+        mode="before",
+    )
     @classmethod
     def _split_commas(cls, value: Any) -> Any:
         if value is None:

@@ -9,8 +9,12 @@ from __future__ import annotations
 
 import base64
 import logging
+import os
+import signal
+import threading
 from typing import Any
 
+import anyio
 import mcp_types as types
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.server.stdio import stdio_server
@@ -140,6 +144,18 @@ def paginate_tools(
     return tools[start:end], next_cursor
 
 
+class _StripeServer(Server[Any]):
+    """The SDK server, advertising ``tools.listChanged`` whichever transport asks (HTTP calls
+    ``create_initialization_options()`` with no arguments)."""
+
+    def create_initialization_options(
+        self, notification_options: NotificationOptions | None = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        return super().create_initialization_options(
+            notification_options or NotificationOptions(tools_changed=True), *args, **kwargs
+        )
+
+
 def build_server(runner: ToolRunner) -> Server[Any]:
     """The MCP server for one runner; handlers stay thin so the runner is the one path."""
 
@@ -259,7 +275,7 @@ def build_server(runner: ToolRunner) -> Server[Any]:
             ]
         )
 
-    return Server(
+    return _StripeServer(
         SERVER_NAME,
         version=__version__,
         title="Stripe via Truto",
@@ -273,9 +289,36 @@ def build_server(runner: ToolRunner) -> Server[Any]:
 
 
 async def serve_stdio(settings: Settings) -> None:
-    """Serve MCP over stdin/stdout until the client closes the stream."""
-    async with open_runner(settings) as runner:
+    """Serve MCP over stdin/stdout until the client closes the stream or a signal arrives.
+
+    SIGINT/SIGTERM cancel in-flight calls cleanly (their waits stop, no further upstream
+    request is made) and the HTTP client is closed before the process exits.
+    """
+    async with open_runner(settings) as runner, anyio.create_task_group() as group:
+        group.start_soon(_stop_on_signal, group.cancel_scope)
         server = build_server(runner)
         async with stdio_server() as (read_stream, write_stream):
-            options = server.create_initialization_options(NotificationOptions(tools_changed=True))
-            await server.run(read_stream, write_stream, options)
+            await server.run(read_stream, write_stream, server.create_initialization_options())
+        group.cancel_scope.cancel()
+
+
+_EXIT_GRACE = 2.0
+"""Seconds to finish cleanly after a signal before exiting anyway: the SDK reads stdin in a
+worker thread that cancellation cannot interrupt while the client keeps the pipe open."""
+
+
+async def _stop_on_signal(scope: anyio.CancelScope) -> None:
+    with anyio.open_signal_receiver(signal.SIGINT, signal.SIGTERM) as signals:
+        async for received in signals:
+            logger.info("received %s: cancelling in-flight calls and stopping", signal.Signals(received).name)
+            scope.cancel()
+            watchdog = threading.Timer(_EXIT_GRACE, _exit_now)
+            watchdog.daemon = True
+            watchdog.start()
+            return
+
+
+def _exit_now() -> None:
+    logger.info("stopped")
+    logging.shutdown()
+    os._exit(0)
