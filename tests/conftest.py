@@ -10,11 +10,15 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from truto_stripe_mcp.client import TrutoClient
+from truto_stripe_mcp.config import load_settings
+from truto_stripe_mcp.runner import ToolRunner
 from truto_stripe_mcp.sandbox import SandboxConfig, SandboxServer
 
 # A distinctive key so the suite can prove it never leaks into any output.
@@ -26,6 +30,19 @@ FIXED_NOW = 1_764_000_000.0  # 2025-11-24T16:00:00Z: data is stable across days
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+INITIALIZE = {
+    "jsonrpc": "2.0",
+    "id": 1,
+    "method": "initialize",
+    "params": {
+        "protocolVersion": "2025-06-18",
+        "capabilities": {},
+        "clientInfo": {"name": "raw", "version": "0"},
+    },
+}
+"""A raw handshake request, for tests that speak JSON-RPC without the SDK client."""
 
 
 def sandbox_config(**overrides: object) -> SandboxConfig:
@@ -88,6 +105,19 @@ async def spawn_server(
         assert_no_leak(path.read_text(errors="replace"))
     finally:
         path.unlink(missing_ok=True)
+
+
+@asynccontextmanager
+async def runner_for(sandbox: SandboxServer, **settings: Any) -> AsyncIterator[ToolRunner]:
+    """An in-process runner against the loopback sandbox (the whole catalog unless told)."""
+    settings.setdefault("toolsets", "all")
+    config = load_settings(
+        api_key=SECRET_KEY, integrated_account_id=ACCOUNT_ID, base_url=sandbox.url, **settings
+    )
+    async with TrutoClient(
+        base_url=sandbox.url, api_key=SECRET_KEY, integrated_account_id=ACCOUNT_ID
+    ) as client:
+        yield ToolRunner(config, client)
 
 
 def assert_no_leak(*texts: str) -> None:

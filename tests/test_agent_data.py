@@ -5,34 +5,17 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 from urllib.parse import parse_qsl
 
 import mcp_types as types
 import pytest
 
-from tests.conftest import ACCOUNT_ID, SECRET_KEY, server_env, spawn_server
-from truto_stripe_mcp.client import TrutoClient
-from truto_stripe_mcp.config import load_settings
+from tests.conftest import runner_for, server_env, spawn_server
 from truto_stripe_mcp.errors import InvalidArgumentsError, ToolRefusedError
-from truto_stripe_mcp.runner import ToolRunner
 from truto_stripe_mcp.sandbox import Fault, SandboxServer
 
 pytestmark = pytest.mark.anyio
-
-
-@asynccontextmanager
-async def runner_for(sandbox: SandboxServer, **settings: Any) -> AsyncIterator[ToolRunner]:
-    settings.setdefault("toolsets", "all")
-    config = load_settings(
-        api_key=SECRET_KEY, integrated_account_id=ACCOUNT_ID, base_url=sandbox.url, **settings
-    )
-    async with TrutoClient(
-        base_url=sandbox.url, api_key=SECRET_KEY, integrated_account_id=ACCOUNT_ID
-    ) as client:
-        yield ToolRunner(config, client)
 
 
 def last_proxy_query(sandbox: SandboxServer) -> list[tuple[str, str]]:

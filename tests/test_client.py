@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ACCOUNT_ID, SECRET_KEY, assert_no_leak, sandbox_config, server_env
+from tests.conftest import ACCOUNT_ID, INITIALIZE, SECRET_KEY, assert_no_leak, sandbox_config, server_env
 from truto_stripe_mcp.catalog import Catalog, ToolSpec
 from truto_stripe_mcp.client import TrutoClient
 from truto_stripe_mcp.config import load_settings
@@ -99,16 +99,7 @@ async def test_one_connection_pool_is_reused(sandbox: SandboxServer) -> None:
 def test_stdout_carries_only_json_rpc(sandbox: SandboxServer) -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRUTO_")}, **server_env(sandbox)}
     messages = [
-        {
-            "jsonrpc": "2.0",
-            "id": 1,
-            "method": "initialize",
-            "params": {
-                "protocolVersion": "2025-06-18",
-                "capabilities": {},
-                "clientInfo": {"name": "raw", "version": "0"},
-            },
-        },
+        INITIALIZE,
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
         {"jsonrpc": "2.0", "id": 2, "method": "tools/list"},
         {
@@ -195,17 +186,7 @@ def test_stdio_server_stops_cleanly_on_sigterm(sandbox: SandboxServer) -> None:
         text=True,
     )
     assert process.stdin and process.stdout
-    initialize = {
-        "jsonrpc": "2.0",
-        "id": 1,
-        "method": "initialize",
-        "params": {
-            "protocolVersion": "2025-06-18",
-            "capabilities": {},
-            "clientInfo": {"name": "t", "version": "1"},
-        },
-    }
-    process.stdin.write(json.dumps(initialize) + "\n")
+    process.stdin.write(json.dumps(INITIALIZE) + "\n")
     process.stdin.flush()
     assert json.loads(process.stdout.readline())["id"] == 1
     process.send_signal(signal.SIGTERM)  # stdin stays open: only the signal can stop it

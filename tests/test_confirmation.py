@@ -4,17 +4,13 @@ protocol eras through the real SDK client, and no upstream mutation before appro
 from __future__ import annotations
 
 import re
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
 from typing import Any
 
 import mcp_types as types
 import pytest
 
-from tests.conftest import ACCOUNT_ID, SECRET_KEY, server_env, spawn_server
+from tests.conftest import runner_for, server_env, spawn_server
 from truto_stripe_mcp.catalog import Catalog
-from truto_stripe_mcp.client import TrutoClient
-from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.confirmation import (
     ApprovalGate,
     ConfirmationRequired,
@@ -23,7 +19,6 @@ from truto_stripe_mcp.confirmation import (
     format_money,
     needs_confirmation,
 )
-from truto_stripe_mcp.runner import ToolRunner
 from truto_stripe_mcp.sandbox import TOOLS, SandboxServer
 
 pytestmark = pytest.mark.anyio
@@ -37,18 +32,6 @@ def refunds_of(sandbox: SandboxServer) -> int:
 
 def mutations(sandbox: SandboxServer) -> list[Any]:
     return [r for r in sandbox.sandbox.requests if r.method != "GET"]
-
-
-@asynccontextmanager
-async def runner_for(sandbox: SandboxServer, **settings: Any) -> AsyncIterator[ToolRunner]:
-    settings.setdefault("toolsets", "all")
-    config = load_settings(
-        api_key=SECRET_KEY, integrated_account_id=ACCOUNT_ID, base_url=sandbox.url, **settings
-    )
-    async with TrutoClient(
-        base_url=sandbox.url, api_key=SECRET_KEY, integrated_account_id=ACCOUNT_ID
-    ) as client:
-        yield ToolRunner(config, client)
 
 
 @pytest.mark.parametrize(

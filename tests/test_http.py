@@ -19,20 +19,10 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import SECRET_KEY, assert_no_leak, server_env
+from tests.conftest import INITIALIZE, SECRET_KEY, assert_no_leak, server_env
 from truto_stripe_mcp.sandbox import Fault, SandboxServer
 
 HTTP_TOKEN = "mcp-http-token-7c1d9e-not-for-truto"
-INITIALIZE = {
-    "jsonrpc": "2.0",
-    "id": 1,
-    "method": "initialize",
-    "params": {
-        "protocolVersion": "2025-06-18",
-        "capabilities": {},
-        "clientInfo": {"name": "t", "version": "1"},
-    },
-}
 MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
