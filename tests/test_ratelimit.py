@@ -11,7 +11,6 @@ import pytest
 from truto_stripe_mcp.ratelimit import (
     EPOCH_THRESHOLD,
     RateLimitInfo,
-    RateLimitState,
     RetryDecision,
     RetryPolicy,
     backoff_delay,
@@ -24,6 +23,7 @@ from truto_stripe_mcp.ratelimit import (
     parse_retry_after,
     reset_resolution,
 )
+from truto_stripe_mcp.ratelimit_state import RateLimitState
 
 RESET = datetime(2026, 11, 24, 20, 41, 7, tzinfo=UTC).timestamp()
 NOW = RESET - 42.0  # 2026-11-24T20:40:25Z

@@ -20,7 +20,8 @@ import anyio
 
 from .client import ProxyRequest, ProxyResponse
 from .errors import ToolError, TransportError, UpstreamError
-from .ratelimit import RateLimitState, RetryPolicy, format_epoch, parse_rate_limit_headers
+from .ratelimit import RetryPolicy, format_epoch, parse_rate_limit_headers
+from .ratelimit_state import RateLimitState
 
 logger = logging.getLogger(__name__)
 
