@@ -136,3 +136,15 @@ def test_iso_timestamps_flag_turns_siblings_off(sandbox: Any) -> None:
     without = json.loads(run_cli(*args, "--no-iso-timestamps", env=server_env(sandbox)).stdout)
     assert with_iso["created_iso"].endswith("Z")
     assert without == {"id": "ch_sandbox_jane_1", "object": "charge", "created": with_iso["created"]}
+
+
+def test_call_asks_for_approval_in_plain_words(sandbox: Any) -> None:
+    env = {**server_env(sandbox), "TRUTO_MCP_CONFIRM": "destructive"}
+    args = ("call", "create_a_stripe_refund", "--args", '{"charge": "ch_sandbox_jane_1", "amount": 50000}')
+    asked = run_cli(*args, env=env)
+    assert asked.returncode == 1 and asked.stdout == ""
+    assert "Refund $500.00 USD of charge ch_sandbox_jane_1 to jane@example.com?" in asked.stderr
+    assert "--confirm none" in asked.stderr
+    assert sandbox.sandbox.store.list("refunds", charge="ch_sandbox_jane_1") == []
+    done = run_cli(*args, "--confirm", "none", env=env)
+    assert done.returncode == 0 and json.loads(done.stdout)["amount"] == 50000

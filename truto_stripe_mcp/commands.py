@@ -11,6 +11,7 @@ import sys
 from typing import Any
 
 from .config import Settings
+from .confirmation import ConfirmationRequired
 from .errors import ToolError, TransportError, UpstreamError
 from .runner import open_runner
 from .server import to_mcp_tool
@@ -58,6 +59,12 @@ async def call_once(settings: Settings, tool: str, raw_arguments: str) -> int:
     async with open_runner(settings) as runner:
         try:
             outcome = await runner.call(tool, arguments)
+        except ConfirmationRequired as exc:
+            # Each process signs its own tokens, so a token printed here cannot be redeemed by
+            # another run: the person at the terminal approves by re-running instead.
+            print(f"not done: this needs approval. About to: {exc.description}", file=sys.stderr)
+            print("If you approve, run the same command again with --confirm none.", file=sys.stderr)
+            return 1
         except ToolError as exc:
             print(f"error: {exc.agent_message()}", file=sys.stderr)
             return 1
