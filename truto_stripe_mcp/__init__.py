@@ -1,19 +1,61 @@
 """truto-stripe-mcp: Stripe billing for AI agents, through Truto, over MCP.
 
-The public API is re-exported here; the sandbox lives in ``truto_stripe_mcp.sandbox``
-and is imported only when asked for.
+The public API is re-exported here, lazily: importing any submodule runs this file first,
+and eager re-exports would load the runner, httpx and jsonschema for every command (the
+``sandbox`` subcommand, ``--help``) whether it needs them or not. Each name is imported on
+first access. The sandbox lives in ``truto_stripe_mcp.sandbox`` and is imported only when
+asked for.
 """
 
 from __future__ import annotations
 
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
 __version__ = "0.1.0"
 
-from .catalog import Catalog, ToolSpec
-from .client import ProxyRequest, ProxyResponse, TrutoClient
-from .config import ConfigError, Settings, load_settings
-from .errors import InvalidArgumentsError, ToolError, ToolRefusedError, UnknownToolError, UpstreamError
-from .runner import ToolRunner, open_runner
-from .toolsets import TOOLSETS, Selection
+if TYPE_CHECKING:  # what type checkers and IDEs see; at run time, __getattr__ below
+    from .catalog import Catalog, ToolSpec
+    from .client import ProxyRequest, ProxyResponse, TrutoClient
+    from .config import ConfigError, Settings, load_settings
+    from .errors import InvalidArgumentsError, ToolError, ToolRefusedError, UnknownToolError, UpstreamError
+    from .runner import ToolRunner, open_runner
+    from .toolsets import TOOLSETS, Selection
+
+_EXPORTS: dict[str, str] = {
+    "Catalog": "catalog",
+    "ToolSpec": "catalog",
+    "ProxyRequest": "client",
+    "ProxyResponse": "client",
+    "TrutoClient": "client",
+    "ConfigError": "config",
+    "Settings": "config",
+    "load_settings": "config",
+    "InvalidArgumentsError": "errors",
+    "ToolError": "errors",
+    "ToolRefusedError": "errors",
+    "UnknownToolError": "errors",
+    "UpstreamError": "errors",
+    "ToolRunner": "runner",
+    "open_runner": "runner",
+    "TOOLSETS": "toolsets",
+    "Selection": "toolsets",
+}
+
+
+def __getattr__(name: str) -> Any:
+    """Import a re-exported name on first use and keep it, so later lookups skip this."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})
+
 
 __all__ = [
     "TOOLSETS",

@@ -11,19 +11,46 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from functools import lru_cache
-from typing import Any
-
-from jsonschema import Draft202012Validator
-from jsonschema.exceptions import ValidationError
+from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidArgumentsError
 
+if TYPE_CHECKING:
+    from jsonschema import Draft202012Validator
+    from jsonschema.exceptions import ValidationError
+
 _MAX_PROBLEMS = 8
+_MAX_CACHED_SCHEMAS = 1024
+
+_by_identity: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
+"""Compiled validators by schema object. A tool's schema is built once per catalog load
+and then passed on every call, so its identity finds the validator without serialising
+the schema (a few microseconds per call, more for large list schemas). The entry keeps
+the schema alive, so its ``id`` cannot be reused by another object while cached."""
 
 
-@lru_cache(maxsize=1024)
-def _validator(schema_json: str) -> Draft202012Validator:
+@lru_cache(maxsize=_MAX_CACHED_SCHEMAS)
+def _compile(schema_json: str) -> Draft202012Validator:
+    """One validator per distinct schema content: equal schemas from a refreshed catalog share it.
+
+    jsonschema (with referencing and attrs) is imported here, at the first tool call, not
+    at start-up: it is about 30 ms of imports that ``initialize`` and ``tools/list`` do not need.
+    """
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(json.loads(schema_json))
+
+
+def _validator(schema: Mapping[str, Any]) -> Draft202012Validator:
+    """The compiled validator for ``schema``; schemas are treated as immutable once built."""
+    cached = _by_identity.get(id(schema))
+    if cached is not None and cached[0] is schema:
+        return cached[1]
+    validator = _compile(json.dumps(schema, sort_keys=True))
+    if len(_by_identity) >= _MAX_CACHED_SCHEMAS:
+        del _by_identity[next(iter(_by_identity))]  # the oldest: catalogs are replaced whole
+    _by_identity[id(schema)] = (schema, validator)
+    return validator
 
 
 def _field_path(error: ValidationError) -> str:
@@ -76,7 +103,7 @@ def validate_arguments(
         raise InvalidArgumentsError(
             tool, [f"arguments are {size:,} bytes, more than the {max_bytes:,}-byte limit of this server"]
         )
-    validator = _validator(json.dumps(schema, sort_keys=True))
+    validator = _validator(schema)
     errors = sorted(validator.iter_errors(dict(arguments)), key=lambda e: (list(e.absolute_path), e.message))
     if errors:
         problems = list(dict.fromkeys(_describe(error, schema) for error in errors))
