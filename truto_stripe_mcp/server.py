@@ -17,7 +17,6 @@ from typing import Any
 import anyio
 import mcp_types as types
 from mcp.server.lowlevel import NotificationOptions, Server
-from mcp.server.stdio import stdio_server
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -30,6 +29,7 @@ from .local_tools import LocalTool
 from .retry import Wait
 from .runner import CallOutcome, ToolRunner, open_runner
 from .shaping import compact_json
+from .stdio_transport import pipe_stdio_server
 
 logger = logging.getLogger(__name__)
 
@@ -297,7 +297,7 @@ async def serve_stdio(settings: Settings) -> None:
     async with open_runner(settings) as runner, anyio.create_task_group() as group:
         group.start_soon(_stop_on_signal, group.cancel_scope)
         server = build_server(runner)
-        async with stdio_server() as (read_stream, write_stream):
+        async with pipe_stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
         group.cancel_scope.cancel()
 
