@@ -192,3 +192,29 @@ def test_stdio_server_stops_cleanly_on_sigterm(sandbox: SandboxServer) -> None:
     process.send_signal(signal.SIGTERM)  # stdin stays open: only the signal can stop it
     assert process.wait(timeout=10) == 0
     assert "SIGTERM" in (process.stderr.read() if process.stderr else "")
+
+
+def test_stdio_falls_back_when_stdin_is_a_regular_file(tmp_path: Any) -> None:
+    """Pipes get the asyncio transport; anything else (here a file) the SDK's own."""
+    requests = tmp_path / "requests.jsonl"
+    requests.write_text(
+        json.dumps(INITIALIZE)
+        + "\n"
+        + json.dumps({"jsonrpc": "2.0", "method": "notifications/initialized"})
+        + "\n"
+        + json.dumps({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+        + "\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUTO_")}
+    with requests.open() as stdin:
+        done = subprocess.run(
+            [sys.executable, "-m", "truto_stripe_mcp", "--sandbox"],
+            stdin=stdin,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env=env,
+        )
+    answers = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [answer["id"] for answer in answers] == [1, 2]
+    assert any(tool["name"] == "list_all_stripe_customers" for tool in answers[1]["result"]["tools"])
