@@ -17,7 +17,7 @@ import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -70,26 +70,37 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 class SandboxProcess:
-    """``python -m truto_stripe_mcp sandbox`` on a free loopback port, stopped on exit.
+    """The sandbox on a free loopback port in its own process, stopped on exit.
 
     A separate process because an in-thread sandbox would take GIL time from whichever
     client is being measured, and an in-process (``--sandbox``) one would run inside the
-    server being measured.
+    server being measured. ``extra_args`` go to ``truto-stripe-mcp sandbox`` (e.g. a rate
+    limit); ``command`` replaces that command for a sandbox the CLI cannot configure (e.g.
+    10,000 seeded customers). ``ready_s`` includes seeding.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self,
+        *extra_args: str,
+        command: Callable[[int], list[str]] | None = None,
+        timeout: float = 30.0,
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        self.ready_s = 0.0
+        self._timeout = timeout
+        argv = (
+            command(self.port)
+            if command is not None
+            else [sys.executable, "-m", "truto_stripe_mcp", "sandbox", "--port", str(self.port), *extra_args]
+        )
         self._proc = subprocess.Popen(
-            [sys.executable, "-m", "truto_stripe_mcp", "sandbox", "--port", str(self.port)],
-            cwd=REPO_ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+            argv, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
 
     def __enter__(self) -> SandboxProcess:
         try:
-            wait_for_port(self.port, self._proc, "the sandbox")
+            self.ready_s = wait_for_port(self.port, self._proc, "the sandbox", self._timeout)
         except BaseException:
             stop(self._proc)
             raise

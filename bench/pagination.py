@@ -41,7 +41,6 @@ import os
 import platform
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable
@@ -54,6 +53,7 @@ import anyio
 import httpx
 from mcp import Client, StdioServerParameters
 
+from bench._common import SandboxProcess
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.runner import open_runner
 from truto_stripe_mcp.sandbox import SANDBOX_ACCOUNT_ID, SANDBOX_API_KEY, SandboxConfig, serve
@@ -86,54 +86,20 @@ def serve_sandbox(port: int, customers: int) -> None:
     anyio.run(serve, config, "127.0.0.1", port)  # uvicorn stops cleanly on SIGTERM
 
 
-class SandboxProcess:
-    """A sandbox with ``customers`` customers in its own process on a free port, stopped on exit.
-
-    Its own process because an in-thread sandbox would compete with the clients being
-    measured for this process's GIL. ``ready_s`` includes seeding, so it shows what a
-    10,000-customer seed costs.
-    """
-
-    def __init__(self, customers: int) -> None:
-        self.customers = customers
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.ready_s = 0.0
-        self._started = time.perf_counter()
-        argv = ["--serve-sandbox", str(self.port), "--items", str(customers)]
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.pagination", *argv],
-            cwd=REPO_ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def __enter__(self) -> SandboxProcess:
-        params = {"integrated_account_id": SANDBOX_ACCOUNT_ID, "limit": 1}
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError("the sandbox process exited at start-up")
-            try:
-                response = httpx.get(f"{self.url}/proxy/customers", params=params, headers=AUTH, timeout=2)
-                response.raise_for_status()
-                self.ready_s = time.perf_counter() - self._started
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.05)
-        self._stop()
-        raise RuntimeError("the sandbox did not answer within 60 s")
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
-
-    def _stop(self) -> None:
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
-            self._proc.wait()
+def sandbox_process(customers: int) -> SandboxProcess:
+    """A sandbox seeded with ``customers`` customers (see :func:`serve_sandbox`)."""
+    return SandboxProcess(
+        command=lambda port: [
+            sys.executable,
+            "-m",
+            "bench.pagination",
+            "--serve-sandbox",
+            str(port),
+            "--items",
+            str(customers),
+        ],
+        timeout=60.0,
+    )
 
 
 # -- /proc -----------------------------------------------------------------------------
@@ -365,7 +331,7 @@ async def memory_case(url: str, max_items: int, list_length: int) -> dict[str, A
 
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
-    with SandboxProcess(args.items) as sandbox, SandboxProcess(SMALL_LIST) as small:
+    with sandbox_process(args.items) as sandbox, sandbox_process(SMALL_LIST) as small:
         timing = await timing_runs(args, sandbox.url)
         memory = []
         if not args.skip_memory:

@@ -29,7 +29,6 @@ import os
 import random
 import socket
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -40,6 +39,7 @@ from typing import Any
 import anyio
 import httpx
 
+from bench._common import SandboxProcess
 from truto_stripe_mcp.client import TrutoClient
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.errors import ToolError
@@ -73,43 +73,6 @@ def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-class SandboxProcess:
-    """``python -m truto_stripe_mcp sandbox`` on a free loopback port, stopped on exit."""
-
-    def __init__(self, limit: int, window: float) -> None:
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        args = ["--port", str(self.port), "--rate-limit", str(limit), "--rate-window", str(window)]
-        self._proc = subprocess.Popen(
-            [sys.executable, "-m", "truto_stripe_mcp", "sandbox", *args],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    def __enter__(self) -> SandboxProcess:
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            if self._proc.poll() is not None:
-                raise RuntimeError("the sandbox process exited at start-up")
-            try:
-                httpx.get(f"{self.url}/_sandbox/stats", headers=AUTH, timeout=1).raise_for_status()
-                return self
-            except httpx.HTTPError:
-                time.sleep(0.1)
-        self._stop()
-        raise RuntimeError("the sandbox did not start within 30 s")
-
-    def __exit__(self, *exc: object) -> None:
-        self._stop()
-
-    def _stop(self) -> None:
-        self._proc.terminate()
-        try:
-            self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self._proc.kill()
 
 
 async def _control(url: str, method: str, path: str) -> dict[str, Any]:
@@ -246,7 +209,7 @@ def _ratio(num: float, den: float) -> float | None:
 
 async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     runs: dict[str, list[RunResult]] = {client: [] for client in args.clients}
-    with SandboxProcess(args.rate_limit, args.window) as sandbox:
+    with SandboxProcess("--rate-limit", str(args.rate_limit), "--rate-window", str(args.window)) as sandbox:
         for rep in range(args.repeat):
             for client in args.clients:
                 result = await measure(args, sandbox.url, client)
