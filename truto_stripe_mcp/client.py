@@ -130,7 +130,6 @@ class ProxyResponse:
     status: int
     headers: dict[str, str]
     body: Any
-    elapsed: float = 0.0
     replayed: bool = field(default=False)
 
     @property
@@ -214,12 +213,10 @@ class TrutoClient:
             parsed = json.loads(raw) if raw else None
         except ValueError:
             parsed = raw.decode("utf-8", "replace")
-        elapsed = response.elapsed.total_seconds() if response.is_closed else 0.0
         return ProxyResponse(
             status=response.status_code,
             headers={key.lower(): value for key, value in response.headers.items()},
             body=parsed,
-            elapsed=elapsed,
             replayed=response.headers.get("idempotent-replayed", "").lower() == "true",
         )
 

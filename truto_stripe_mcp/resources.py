@@ -126,7 +126,8 @@ async def read(runner: ToolRunner, uri: str) -> Any:
         tool = unquote(parts.path.lstrip("/"))
         spec = await runner.resolve(tool)
         query = decode_query(parse_qsl(parts.query, keep_blank_values=True))
-        max_items = int(query.pop("max_items", 1000)) if str(query.get("max_items", "1")).isdigit() else 0
+        raw_max = query.pop("max_items", "1000")
+        max_items = int(raw_max) if isinstance(raw_max, str) and raw_max.isdigit() else 0
         if not 1 <= max_items <= MAX_ITEMS_LIMIT:
             raise ResourceError(f"max_items must be from 1 to {MAX_ITEMS_LIMIT}")
         arguments = _coerce(query, spec.input_schema)

@@ -84,8 +84,6 @@ class RateLimitGovernor:
         self.state = RateLimitState()
         self._clock = clock
         self._sleep = sleep
-        self.waits = 0
-        self.rate_limited = 0  # 429s seen, for diagnostics and the benchmark
 
     async def acquire(
         self, *, tool: str, deadline: float, on_wait: WaitListener | None, attempt: int, max_attempts: int
@@ -111,7 +109,6 @@ class RateLimitGovernor:
             if wait < _UNREPORTED_WAIT:
                 await self._sleep(wait)
                 continue
-            self.waits += 1
             pause = Wait(tool, wait, "rate limit window spent", attempt, max_attempts)
             logger.info("%s: waiting %.2f s for the rate-limit window to reset", tool, wait)
             if on_wait is not None:
@@ -121,8 +118,6 @@ class RateLimitGovernor:
     def observe(self, response: ProxyResponse, generation: int | None = None) -> None:
         """Fold a response's rate-limit headers (and a 429's block) into the shared state."""
         now = self._clock()
-        if response.status == 429:
-            self.rate_limited += 1
         info = parse_rate_limit_headers(response.headers, now)
         self.state.observe(info, response.status, now, generation)
 

@@ -29,7 +29,7 @@ from .idempotency import IdempotencyKeys, KeyChoice, canonical_arguments
 from .local_tools import LOCAL_TOOLS, CallContext, LocalTool, ProgressListener
 from .ratelimit import RetryPolicy
 from .retry import RateLimitGovernor, RetryingSender, WaitListener
-from .shaping import fit_to_budget, parse_fields, select_fields
+from .shaping import compact_json, fit_to_budget, parse_fields, select_fields
 from .timestamps import TimestampError, annotate_timestamps, convert_time_filters
 from .toolsets import Selection
 
@@ -97,6 +97,11 @@ class CallOutcome:
 
     data: dict[str, Any]
     notes: tuple[str, ...] = ()
+    text: str | None = None
+    """``data`` as compact JSON, when the runner already encoded it to check the budget."""
+
+    def json_text(self) -> str:
+        return self.text if self.text is not None else compact_json(self.data)
 
 
 class ToolRunner:
@@ -176,7 +181,7 @@ class ToolRunner:
             raise ToolRefusedError(f"Refused: {refusal} No request was sent to Stripe.")
         return spec
 
-    def validate(self, spec: ToolSpec, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
+    def validate(self, spec: ToolSpec | LocalTool, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
         return validate_arguments(
             spec.name, spec.input_schema, arguments, max_bytes=self.settings.max_argument_bytes
         )
@@ -196,9 +201,7 @@ class ToolRunner:
             refusal = self.filter.local_refusal(name)
             if refusal is not None:
                 raise ToolRefusedError(f"Refused: {refusal}")
-            checked = validate_arguments(
-                name, local.input_schema, arguments, max_bytes=self.settings.max_argument_bytes
-            )
+            checked = self.validate(local, arguments)
             context = CallContext(on_wait=on_wait, on_progress=on_progress, gate=gate)
             return await local.handler(self, checked, context)
         spec = await self.resolve(name)
@@ -257,11 +260,16 @@ class ToolRunner:
             notes.append(_replay_note(spec.name, choice, response.replayed))
             logger.info("%s: idempotent replay (key reused: %s)", spec.name, choice.reused)
         data = self.shape(data, fields)
+        text = None
         if budget:
-            data, cut = fit_to_budget(data, self.settings.result_budget)
-            if cut is not None:
-                notes.append(cut.note)
-        return CallOutcome(data, tuple(notes))
+            # Encoded once here: the size check and the agent's text block share the same text.
+            text = compact_json(data)
+            if len(text) > self.settings.result_budget:
+                data, cut = fit_to_budget(data, self.settings.result_budget)
+                if cut is not None:
+                    notes.append(cut.note)
+                text = compact_json(data)
+        return CallOutcome(data, tuple(notes), text)
 
     def shape(self, data: Any, fields: list[str] | None) -> Any:
         if fields:

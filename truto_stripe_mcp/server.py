@@ -28,7 +28,6 @@ from .errors import ToolError
 from .local_tools import LocalTool
 from .retry import Wait
 from .runner import CallOutcome, ToolRunner, open_runner
-from .shaping import compact_json
 from .stdio_transport import pipe_stdio_server
 
 logger = logging.getLogger(__name__)
@@ -72,7 +71,7 @@ reachable when ``TRUTO_MCP_RESULT_BUDGET`` is raised far above its default."""
 
 
 def success_result(outcome: CallOutcome) -> types.CallToolResult:
-    text = compact_json(outcome.data)
+    text = outcome.json_text()
     content = [types.TextContent(type="text", text=text)]
     content.extend(types.TextContent(type="text", text=note) for note in outcome.notes)
     structured = outcome.data if len(text) <= STRUCTURED_CONTENT_LIMIT else None
