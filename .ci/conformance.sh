@@ -11,14 +11,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-TOOLS="$ROOT/.npm-tools"
-
-if [ ! -d "$TOOLS/node_modules" ]; then
-  echo "installing the pinned npm tools (npm ci --prefix .npm-tools)"
-  npm ci --prefix "$TOOLS" --no-audit --no-fund --loglevel=error
-fi
-# The suite needs Node 22; the pinned npm package `node` provides it.
-export PATH="$TOOLS/node_modules/node/bin:$PATH"
+# shellcheck source=.ci/npm-tools.sh
+. "$ROOT/.ci/npm-tools.sh"
 node_major="$(node -p 'process.versions.node.split(".")[0]')"
 if [ "$node_major" -lt 22 ]; then
   echo "conformance: needs Node 22, got $(node --version) from $(command -v node)" >&2

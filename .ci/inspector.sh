@@ -7,14 +7,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
-TOOLS="$ROOT/.npm-tools"
-
-if [ ! -d "$TOOLS/node_modules" ]; then
-  echo "installing the pinned npm tools (npm ci --prefix .npm-tools)"
-  npm ci --prefix "$TOOLS" --no-audit --no-fund --loglevel=error
-fi
-# The Inspector needs Node >= 22.19; the pinned npm package `node` provides it.
-export PATH="$TOOLS/node_modules/node/bin:$PATH"
+# shellcheck source=.ci/npm-tools.sh
+. "$ROOT/.ci/npm-tools.sh"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
