@@ -58,6 +58,14 @@ def sandbox() -> Iterator[SandboxServer]:
         yield server
 
 
+def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """This process's environment without any TRUTO_ variable (a developer's own key must
+    not leak into a test), plus ``extra``: for servers started with subprocess directly."""
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TRUTO_")}
+    env.update(extra or {})
+    return env
+
+
 def server_env(sandbox: SandboxServer, **extra: str) -> dict[str, str]:
     env = {
         "TRUTO_API_KEY": SECRET_KEY,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -11,14 +10,13 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ACCOUNT_ID, SECRET_KEY, assert_no_leak, server_env, spawn_server
+from tests.conftest import ACCOUNT_ID, SECRET_KEY, assert_no_leak, server_env, spawn_server, subprocess_env
 
 
 def run_cli(
     *args: str, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    base = {k: v for k, v in os.environ.items() if not k.startswith("TRUTO_")}
-    base.update(env or {})
+    base = subprocess_env(env)
     done = subprocess.run(
         [sys.executable, "-m", "truto_stripe_mcp", *args],
         env=base,

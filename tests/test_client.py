@@ -4,7 +4,6 @@ pages, the catalog cache, and raw stdio hygiene of the served process."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import socket
 import subprocess
@@ -15,7 +14,15 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import ACCOUNT_ID, INITIALIZE, SECRET_KEY, assert_no_leak, sandbox_config, server_env
+from tests.conftest import (
+    ACCOUNT_ID,
+    INITIALIZE,
+    SECRET_KEY,
+    assert_no_leak,
+    sandbox_config,
+    server_env,
+    subprocess_env,
+)
 from truto_stripe_mcp.catalog import Catalog, ToolSpec
 from truto_stripe_mcp.client import TrutoClient
 from truto_stripe_mcp.config import load_settings
@@ -96,8 +103,20 @@ async def test_one_connection_pool_is_reused(sandbox: SandboxServer) -> None:
         assert len(pool.connections) == 1, "sequential calls must share one keep-alive connection"
 
 
+def _raw_stdio_server(env: dict[str, str]) -> subprocess.Popen[str]:
+    """The server on text pipes, for tests that speak JSON-RPC lines themselves."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "truto_stripe_mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+    )
+
+
 def test_stdout_carries_only_json_rpc(sandbox: SandboxServer) -> None:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRUTO_")}, **server_env(sandbox)}
+    env = subprocess_env(server_env(sandbox))
     messages = [
         INITIALIZE,
         {"jsonrpc": "2.0", "method": "notifications/initialized"},
@@ -110,14 +129,7 @@ def test_stdout_carries_only_json_rpc(sandbox: SandboxServer) -> None:
         },
         {"jsonrpc": "2.0", "id": 4, "method": "tools/call", "params": {"name": "nope", "arguments": {}}},
     ]
-    process = subprocess.Popen(
-        [sys.executable, "-m", "truto_stripe_mcp"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
+    process = _raw_stdio_server(env)
     assert process.stdin and process.stdout
     answers: dict[int, Any] = {}
     lines: list[str] = []
@@ -176,15 +188,8 @@ def test_sandbox_subcommand_serves_on_a_port() -> None:
 
 
 def test_stdio_server_stops_cleanly_on_sigterm(sandbox: SandboxServer) -> None:
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRUTO_")}, **server_env(sandbox)}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "truto_stripe_mcp"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        env=env,
-        text=True,
-    )
+    env = subprocess_env(server_env(sandbox))
+    process = _raw_stdio_server(env)
     assert process.stdin and process.stdout
     process.stdin.write(json.dumps(INITIALIZE) + "\n")
     process.stdin.flush()
@@ -202,7 +207,7 @@ def test_stdio_falls_back_when_stdin_is_a_regular_file(tmp_path: Any) -> None:
     """
     requests = tmp_path / "requests.jsonl"
     requests.write_text(json.dumps(INITIALIZE) + "\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("TRUTO_")}
+    env = subprocess_env()
     with requests.open() as stdin:
         done = subprocess.run(
             [sys.executable, "-m", "truto_stripe_mcp", "--sandbox"],

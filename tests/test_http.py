@@ -3,7 +3,6 @@ the bearer token, DNS-rebinding checks, stateless mode and graceful shutdown."""
 
 from __future__ import annotations
 
-import os
 import signal
 import socket
 import subprocess
@@ -19,7 +18,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from tests.conftest import INITIALIZE, SECRET_KEY, assert_no_leak, server_env
+from tests.conftest import INITIALIZE, SECRET_KEY, assert_no_leak, server_env, subprocess_env
 from truto_stripe_mcp.sandbox import Fault, SandboxServer
 
 HTTP_TOKEN = "mcp-http-token-7c1d9e-not-for-truto"
@@ -37,7 +36,7 @@ def http_server(
     sandbox: SandboxServer, *args: str, token: str | None = HTTP_TOKEN
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("TRUTO_")}, **server_env(sandbox)}
+    env = subprocess_env(server_env(sandbox))
     if token:
         env["TRUTO_MCP_HTTP_TOKEN"] = token
     process = subprocess.Popen(
@@ -126,7 +125,7 @@ def test_public_bind_without_a_token_is_refused() -> None:
         capture_output=True,
         text=True,
         timeout=30,
-        env={k: v for k, v in os.environ.items() if not k.startswith("TRUTO_")},
+        env=subprocess_env(),
     )
     assert done.returncode == 2 and done.stdout == ""
     assert "TRUTO_MCP_HTTP_TOKEN" in done.stderr and "0.0.0.0" in done.stderr
