@@ -159,6 +159,26 @@ def machine() -> dict[str, Any]:
     }
 
 
+def child_processes() -> list[tuple[int, list[bytes]]]:
+    """(pid, argv) of every child of this process, from ``/proc`` (psutil is not a dependency).
+
+    The SDK's stdio client does not expose the server's pid, so benchmarks find it here.
+    """
+    me = os.getpid()
+    children = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue  # exited while we looked
+        if int(stat.rsplit(")", 1)[1].split()[1]) == me:  # the name in (...) may hold spaces
+            children.append((int(entry.name), argv))
+    return children
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU ``pid`` has used so far (``/proc``): load elsewhere does not inflate it."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

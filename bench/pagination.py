@@ -53,7 +53,7 @@ import anyio
 import httpx
 from mcp import Client, StdioServerParameters
 
-from bench._common import SandboxProcess
+from bench._common import SandboxProcess, child_processes, cpu_seconds
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.runner import open_runner
 from truto_stripe_mcp.sandbox import SANDBOX_ACCOUNT_ID, SANDBOX_API_KEY, SandboxConfig, serve
@@ -108,23 +108,10 @@ def sandbox_process(customers: int) -> SandboxProcess:
 def find_server_pid() -> int:
     """The pid of the ``truto_stripe_mcp`` child the SDK client spawned.
 
-    Scans ``/proc`` for children of this process whose command line has a
-    ``truto_stripe_mcp`` argument (the sandbox child runs ``bench.pagination``, so it never
-    matches). psutil would do the same, but it is not a dependency.
+    The only child with a ``truto_stripe_mcp`` argument: the sandbox child runs
+    ``bench.pagination``, so it never matches.
     """
-    me = os.getpid()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue  # exited while we looked
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])  # the name in (...) may hold spaces
-        if ppid == me and b"truto_stripe_mcp" in argv:
-            found.append(int(entry.name))
+    found = [pid for pid, argv in child_processes() if b"truto_stripe_mcp" in argv]
     if len(found) != 1:
         raise RuntimeError(f"expected one truto_stripe_mcp child process, found {found}")
     return found[0]
@@ -138,12 +125,6 @@ def memory_mib(pid: int) -> dict[str, float]:
         if key in {"VmHWM", "VmRSS"}:
             figures[key] = int(value.split()[0]) / 1024  # reported in kB
     return figures
-
-
-def cpu_seconds(pid: int) -> float:
-    """User plus system CPU time ``pid`` has used so far (``/proc/<pid>/stat``, clock ticks)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # utime, stime
 
 
 # -- the three variants ----------------------------------------------------------------

@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import secrets
 import statistics
 import subprocess
@@ -63,6 +62,7 @@ from bench._common import (
     REPO_ROOT,
     SANDBOX_ACCOUNT_ID,
     SandboxProcess,
+    child_processes,
     cpu_seconds,
     free_port,
     line,
@@ -151,27 +151,14 @@ def sdk_call(client: Client) -> Call:
 def stdio_server_pid(known: set[int]) -> int:
     """The stdio server the SDK client just spawned: our child running truto_stripe_mcp in stdio mode.
 
-    The SDK does not expose the pid, so ``/proc`` is scanned for children of this process
-    (the sandbox and the HTTP servers are children too, told apart by their arguments;
-    stdio servers spawned earlier are in ``known``).
+    The sandbox and the HTTP servers are children too, told apart by their arguments;
+    stdio servers spawned earlier are in ``known``.
     """
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        ppid = int(stat.rsplit(")", 1)[1].split()[1])
-        if (
-            ppid == os.getpid()
-            and b"truto_stripe_mcp" in argv
-            and not {b"sandbox", b"--transport"} & set(argv)
-            and int(entry.name) not in known
-        ):
-            found.append(int(entry.name))
+    found = [
+        pid
+        for pid, argv in child_processes()
+        if b"truto_stripe_mcp" in argv and not {b"sandbox", b"--transport"} & set(argv) and pid not in known
+    ]
     if len(found) != 1:
         raise RuntimeError(f"expected one stdio server child, found {found}")
     return found[0]

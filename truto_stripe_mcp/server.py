@@ -302,8 +302,8 @@ async def serve_stdio(settings: Settings) -> None:
 
 
 _EXIT_GRACE = 2.0
-"""Seconds to finish cleanly after a signal before exiting anyway: the SDK reads stdin in a
-worker thread that cancellation cannot interrupt while the client keeps the pipe open."""
+"""Seconds to finish cleanly after a signal before exiting anyway: when stdin is not a pipe,
+the SDK's fallback transport reads it in a worker thread that cancellation cannot interrupt."""
 
 
 async def _stop_on_signal(scope: anyio.CancelScope) -> None:
