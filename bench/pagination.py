@@ -12,6 +12,12 @@ Both walk the same 10,000 sandbox customers, 100 per page (Stripe's maximum), fo
   and calls ``auto_paginate`` with ``max_items=10000``; only the call is timed (spawn and
   the first, catalog-loading call are reported apart). The result is several MB of JSON, and
   the SDK's serialising, framing and parsing of it on both sides are part of the figure.
+* **replay**: the MCP floor. A minimal SDK server (the SDK's own stdio transport, no
+  upstream, no work) answers ``auto_paginate`` with the exact text the stdio walk returned,
+  read from a file before the timing starts. It is what delivering this one result costs
+  over the SDK, whatever the server does: ``baseline + replay`` is the best any server that
+  returns the walk as one tool result can reach, and the report gives that ratio beside the
+  target.
 
 The sandbox runs in a separate process (this module with ``--serve-sandbox``) so neither
 client shares a GIL with it. After one untimed round (connections, caches, heaps), the
@@ -42,6 +48,7 @@ import platform
 import socket
 import statistics
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Awaitable
 from contextlib import asynccontextmanager
@@ -55,10 +62,35 @@ from mcp import Client, StdioServerParameters
 
 from bench._common import SandboxProcess, child_processes, cpu_seconds
 from truto_stripe_mcp.config import load_settings
-from truto_stripe_mcp.runner import open_runner
+from truto_stripe_mcp.runner import ToolRunner, open_runner
 from truto_stripe_mcp.sandbox import SANDBOX_ACCOUNT_ID, SANDBOX_API_KEY, SandboxConfig, serve
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# The least an SDK server can do to return a result: the text is read once, at start-up.
+REPLAY_SERVER = """
+import sys
+import anyio
+import mcp_types as types
+from mcp.server.lowlevel import Server
+from mcp.server.stdio import stdio_server
+
+TEXT = open(sys.argv[1], encoding="utf-8").read()
+
+async def on_list_tools(ctx, params):  # the SDK client lists tools once, to check results
+    tool = types.Tool(name="auto_paginate", input_schema={"type": "object"})
+    return types.ListToolsResult(tools=[tool])
+
+async def on_call_tool(ctx, params):
+    return types.CallToolResult(content=[types.TextContent(type="text", text=TEXT)])
+
+async def main():
+    server = Server("replay", on_list_tools=on_list_tools, on_call_tool=on_call_tool)
+    async with stdio_server() as (read, write):
+        await server.run(read, write, server.create_initialization_options())
+
+anyio.run(main)
+"""
 TOOL = "list_all_stripe_customers"
 PAGE_SIZE = 100
 TARGET_RATIO = 1.2  # stdio / baseline
@@ -154,14 +186,24 @@ def _walk_arguments(max_items: int) -> dict[str, Any]:
 
 async def stdio_walk(client: Client, max_items: int) -> tuple[float, dict[str, Any]]:
     """One ``auto_paginate`` call over stdio: (seconds, the result the agent read)."""
+    elapsed, text = await stdio_text(client, max_items)
+    return elapsed, json.loads(text)
+
+
+async def stdio_text(client: Client, max_items: int) -> tuple[float, str]:
+    """One ``auto_paginate`` call over stdio: (seconds, the text block the agent reads).
+
+    The agent's ``json.loads`` of the text is part of the time: the baseline parses its
+    pages too, and the SDK hands the text over unparsed (large results carry no
+    ``structuredContent`` copy).
+    """
     started = time.perf_counter()
     result = await client.call_tool("auto_paginate", _walk_arguments(max_items))
-    elapsed = time.perf_counter() - started
     text = getattr(result.content[0], "text", "") if result.content else ""
     if result.is_error:
         raise WrongItems(f"auto_paginate failed over stdio: {text[:500]}")
-    # What an agent reads: the text block (large results carry no structuredContent copy).
-    return elapsed, json.loads(text)
+    json.loads(text)
+    return time.perf_counter() - started, text
 
 
 def check(where: str, data: dict[str, Any], expected: list[str]) -> None:
@@ -219,6 +261,16 @@ async def spawn_server(url: str, profile: Path | None = None) -> AsyncIterator[S
 # -- the benchmark ---------------------------------------------------------------------
 
 
+@asynccontextmanager
+async def replay_server(text: str, directory: Path) -> AsyncIterator[Client]:
+    """The minimal SDK server of :data:`REPLAY_SERVER`, answering with ``text``."""
+    path = directory / "walk.json"
+    path.write_text(text, encoding="utf-8")
+    params = StdioServerParameters(command=sys.executable, args=["-c", REPLAY_SERVER, str(path)])
+    async with Client(params) as client:
+        yield client
+
+
 @dataclass
 class Sample:
     """One timed walk: wall time, and CPU time of this process and of the server process."""
@@ -245,7 +297,7 @@ async def timed(walk: Awaitable[Any], server_pid: int | None = None) -> tuple[Sa
 
 async def timing_runs(args: argparse.Namespace, url: str) -> dict[str, Any]:
     """After one untimed round, alternate baseline, runner and stdio ``--repeat`` times; check every walk."""
-    runs: dict[str, list[Sample]] = {"baseline": [], "runner": [], "stdio": []}
+    runs: dict[str, list[Sample]] = {"baseline": [], "runner": [], "stdio": [], "replay": []}
     settings = load_settings(
         api_key=SANDBOX_API_KEY,
         integrated_account_id=SANDBOX_ACCOUNT_ID,
@@ -259,34 +311,53 @@ async def timing_runs(args: argparse.Namespace, url: str) -> dict[str, Any]:
         spawn_server(url, args.profile_server) as session,
     ):
         await runner.call("auto_paginate", _walk_arguments(1))  # the catalog, as the stdio session did
-        for rep in range(-1, args.repeat):  # round -1 warms connections, caches and the heaps
-            base, (_, expected) = await timed(baseline_walk(http))
-            if len(expected) != args.items:
-                raise WrongItems(f"baseline: {len(expected)} items, not {args.items}")
-            run, outcome = await timed(runner.call("auto_paginate", _walk_arguments(args.items)))
-            check("runner", outcome.data, expected)
-            del outcome
-            stdio, (_, data) = await timed(stdio_walk(session.client, args.items), session.pid)
-            check("stdio", data, expected)
-            del data
-            if rep < 0:
-                continue
-            for name, sample in (("baseline", base), ("runner", run), ("stdio", stdio)):
-                runs[name].append(sample)
-            print(
-                f"# run {rep + 1}/{args.repeat}: baseline {base.wall_s:.3f} s, runner {run.wall_s:.3f} s, "
-                f"stdio {stdio.wall_s:.3f} s (server cpu {stdio.server_cpu_s:.2f} s, "
-                f"client cpu {stdio.client_cpu_s:.2f} s)",
-                file=sys.stderr,
-                flush=True,
-            )
-        memory = memory_mib(session.pid)
-        return {
-            "runs": {name: [asdict(sample) for sample in samples] for name, samples in runs.items()},
-            "spawn_s": session.spawn_s,
-            "first_call_s": session.first_call_s,
-            "server_after_repeats_mib": memory,
-        }
+        _, walk_text = await stdio_text(session.client, args.items)
+        with tempfile.TemporaryDirectory() as scratch:
+            async with replay_server(walk_text, Path(scratch)) as replay_client:
+                del walk_text
+                return await _alternate(args, runs, http, runner, session, replay_client)
+
+
+async def _alternate(
+    args: argparse.Namespace,
+    runs: dict[str, list[Sample]],
+    http: httpx.AsyncClient,
+    runner: ToolRunner,
+    session: Session,
+    replay_client: Client,
+) -> dict[str, Any]:
+    """The timed rounds of :func:`timing_runs`."""
+    for rep in range(-1, args.repeat):  # round -1 warms connections, caches and the heaps
+        base, (_, expected) = await timed(baseline_walk(http))
+        if len(expected) != args.items:
+            raise WrongItems(f"baseline: {len(expected)} items, not {args.items}")
+        run, outcome = await timed(runner.call("auto_paginate", _walk_arguments(args.items)))
+        check("runner", outcome.data, expected)
+        del outcome
+        stdio, (_, data) = await timed(stdio_walk(session.client, args.items), session.pid)
+        check("stdio", data, expected)
+        del data
+        replay, (_, data) = await timed(stdio_walk(replay_client, args.items))
+        check("replay", data, expected)
+        del data
+        if rep < 0:
+            continue
+        for name, sample in (("baseline", base), ("runner", run), ("stdio", stdio), ("replay", replay)):
+            runs[name].append(sample)
+        print(
+            f"# run {rep + 1}/{args.repeat}: baseline {base.wall_s:.3f} s, runner {run.wall_s:.3f} s, "
+            f"stdio {stdio.wall_s:.3f} s (server cpu {stdio.server_cpu_s:.2f} s, "
+            f"client cpu {stdio.client_cpu_s:.2f} s), replay {replay.wall_s:.3f} s",
+            file=sys.stderr,
+            flush=True,
+        )
+    memory = memory_mib(session.pid)
+    return {
+        "runs": {name: [asdict(sample) for sample in samples] for name, samples in runs.items()},
+        "spawn_s": session.spawn_s,
+        "first_call_s": session.first_call_s,
+        "server_after_repeats_mib": memory,
+    }
 
 
 async def memory_case(url: str, max_items: int, list_length: int) -> dict[str, Any]:
@@ -330,6 +401,7 @@ async def main_async(args: argparse.Namespace) -> dict[str, Any]:
     ratios = {
         "stdio_over_baseline": wall["stdio"] / wall["baseline"],
         "runner_over_baseline": wall["runner"] / wall["baseline"],
+        "floor_over_baseline": (wall["baseline"] + wall["replay"]) / wall["baseline"],
     }
     return {
         "parameters": {
@@ -364,6 +436,7 @@ def print_summary(report: dict[str, Any]) -> None:
     """One line per figure: label, then value."""
     p, m, med, ratio = report["parameters"], report["machine"], report["median"], report["ratios"]
     target = report["target"]
+    ours = med["stdio"]["wall_s"] - med["baseline"]["wall_s"] - med["replay"]["wall_s"]
 
     def line(label: str, value: str) -> None:
         print(f"{label:44s} {value}")
@@ -385,7 +458,13 @@ def print_summary(report: dict[str, Any]) -> None:
     line("stdio: auto_paginate via the SDK client", f"{med['stdio']['wall_s']:.3f} s")
     line("stdio: server process cpu", f"{med['stdio']['server_cpu_s']:.2f} s")
     line("stdio: client (SDK) cpu", f"{med['stdio']['client_cpu_s']:.2f} s")
+    line("replay: the same result from a no-work SDK server", f"{med['replay']['wall_s']:.3f} s")
+    line("stdio minus baseline minus replay (ours)", f"{ours * 1000:.0f} ms")
     line("ratio runner / baseline", f"{ratio['runner_over_baseline']:.2f}x")
+    line(
+        "floor: (baseline + replay) / baseline",
+        f"{ratio['floor_over_baseline']:.2f}x (no server returning one result can do better)",
+    )
     verdict = "met" if target["met"] else "NOT met"
     line(
         "ratio stdio / baseline",

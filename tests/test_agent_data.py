@@ -12,6 +12,8 @@ import mcp_types as types
 import pytest
 
 from tests.conftest import runner_for, server_env, spawn_server
+from truto_stripe_mcp.runner import CallOutcome
+from truto_stripe_mcp.shaping import compact_json
 from truto_stripe_mcp.errors import InvalidArgumentsError, ToolRefusedError
 from truto_stripe_mcp.sandbox import Fault, SandboxServer
 
@@ -89,30 +91,47 @@ async def test_budget_cuts_at_an_item_boundary_and_says_how_to_get_more(sandbox:
     assert "fields" in note and "limit" in note
 
 
+def sent(outcome: CallOutcome) -> dict[str, Any]:
+    """What the agent reads (the text block), checked to be exactly the outcome's data."""
+    text = outcome.json_text()
+    assert text == compact_json(outcome.data), "the text block must be the data, encoded compactly"
+    return json.loads(text)
+
+
 async def test_auto_paginate_walks_every_item_once_in_order(sandbox: SandboxServer) -> None:
     expected = [c["id"] for c in sandbox.sandbox.store.list("customers")]
     async with runner_for(sandbox) as runner:
         outcome = await runner.call(
             "auto_paginate", {"tool": "list_all_stripe_customers", "arguments": {"fields": "id", "limit": 40}}
         )
-    data = outcome.data
+    data = sent(outcome)
     assert data["complete"] is True and data["next_cursor"] is None
     assert [c["id"] for c in data["result"]] == expected and data["count"] == len(expected) > 250
     assert data["pages"] == -(-len(expected) // 40)
 
 
+async def test_auto_paginate_of_an_empty_list_is_complete_and_valid_json(sandbox: SandboxServer) -> None:
+    async with runner_for(sandbox) as runner:
+        outcome = await runner.call(
+            "auto_paginate",
+            {"tool": "list_all_stripe_customers", "arguments": {"email": "nobody-é@example.invalid"}},
+        )
+    data = sent(outcome)
+    assert data["result"] == [] and data["count"] == 0 and data["complete"] is True and data["pages"] == 1
+
+
 async def test_auto_paginate_stops_at_max_items_and_resumes_exactly(sandbox: SandboxServer) -> None:
     expected = [c["id"] for c in sandbox.sandbox.store.list("customers")]
     async with runner_for(sandbox) as runner:
-        first = (
+        first = sent(
             await runner.call(
                 "auto_paginate",
                 {"tool": "list_all_stripe_customers", "arguments": {"fields": "id"}, "max_items": 130},
             )
-        ).data
+        )
         assert first["complete"] is False and first["count"] == 130 and first["next_cursor"]
         assert "130 items" in first["note"] and first["next_cursor"] in first["note"]
-        rest = (
+        rest = sent(
             await runner.call(
                 "auto_paginate",
                 {
@@ -120,7 +139,7 @@ async def test_auto_paginate_stops_at_max_items_and_resumes_exactly(sandbox: San
                     "arguments": {"fields": "id", "next_cursor": first["next_cursor"]},
                 },
             )
-        ).data
+        )
     assert rest["complete"] is True
     assert [c["id"] for c in first["result"] + rest["result"]] == expected
 
@@ -132,12 +151,11 @@ async def test_auto_paginate_budget_cut_resumes_exactly(sandbox: SandboxServer) 
     async with runner_for(sandbox, result_budget=20_000) as runner:
         for _ in range(50):
             arguments: dict[str, Any] = {"next_cursor": cursor} if cursor else {}
-            data = (
-                await runner.call(
-                    "auto_paginate", {"tool": "list_all_stripe_customers", "arguments": arguments}
-                )
-            ).data
-            assert len(json.dumps(data, separators=(",", ":"), ensure_ascii=False)) <= 20_000
+            outcome = await runner.call(
+                "auto_paginate", {"tool": "list_all_stripe_customers", "arguments": arguments}
+            )
+            data = sent(outcome)
+            assert len(outcome.json_text()) <= 20_000
             seen += [c["id"] for c in data["result"]]
             if data["complete"]:
                 break

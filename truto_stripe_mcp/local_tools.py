@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidArgumentsError
-from .pagination import MAX_ITEMS_LIMIT, MAX_PAGES_LIMIT, walk
+from .pagination import MAX_ITEMS_LIMIT, MAX_PAGES_LIMIT, Walk, walk
 from .timestamps import TimestampError, convert_values, resolve_range, to_iso
 
 if TYPE_CHECKING:
@@ -105,7 +105,7 @@ async def paginate(
     max_pages: int,
     budget_chars: int | None,
     ctx: CallContext,
-) -> dict[str, Any]:
+) -> Walk:
     """Walk a list tool through the runner's own call path (validation, filters, backoff)."""
     spec = await runner.resolve(tool)
     if spec.method != "list":
@@ -122,7 +122,7 @@ async def paginate(
         if ctx.on_progress is not None:
             await ctx.on_progress(count, max_items, f"page {pages}: {count} items so far")
 
-    result = await walk(
+    return await walk(
         fetch,
         dict(arguments),
         max_items=max_items,
@@ -130,7 +130,6 @@ async def paginate(
         budget_chars=budget_chars,
         on_page=on_page,
     )
-    return result.as_result(tool)
 
 
 async def _auto_paginate(runner: ToolRunner, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
@@ -142,16 +141,12 @@ async def _auto_paginate(runner: ToolRunner, arguments: dict[str, Any], ctx: Cal
     inner = arguments.get("arguments") or {}
     # Leave room for the envelope and the note inside the response budget.
     budget = max(1_000, runner.settings.result_budget - 1_500)
-    data = await paginate(
-        runner,
-        arguments["tool"],
-        inner,
-        max_items=max_items,
-        max_pages=max_pages,
-        budget_chars=budget,
-        ctx=ctx,
+    tool = arguments["tool"]
+    result = await paginate(
+        runner, tool, inner, max_items=max_items, max_pages=max_pages, budget_chars=budget, ctx=ctx
     )
-    return CallOutcome(data)
+    # The pages were encoded as they arrived (for the budget); the text reuses that work.
+    return CallOutcome(result.as_result(tool), text=result.as_text(tool))
 
 
 CONVERT_TIMESTAMP = LocalTool(

@@ -29,18 +29,29 @@ class Walk:
     next_cursor: str | None
     pages: int
     stopped_by: str | None  # "max_items", "max_pages", "budget" or None when complete
+    encoded: tuple[str, ...]
+    """Each page's items as compact JSON without the brackets ("" for an empty page).
+
+    The walk encodes each page once, as it arrives, to check the budget; :meth:`as_text`
+    joins these instead of encoding every item a second time."""
 
     def as_result(self, tool: str) -> dict[str, Any]:
-        result: dict[str, Any] = {
-            "tool": tool,
-            "result": self.items,
+        return {"tool": tool, "result": self.items, **self._summary()}
+
+    def as_text(self, tool: str) -> str:
+        """``compact_json(self.as_result(tool))``, from the pages' encoded items."""
+        head = _compact({"tool": tool})[:-1]  # '{"tool":"..."' without its closing brace
+        items = ",".join(part for part in self.encoded if part)
+        return f'{head},"result":[{items}],{_compact(self._summary())[1:]}'
+
+    def _summary(self) -> dict[str, Any]:
+        return {
             "count": len(self.items),
             "complete": self.complete,
             "pages": self.pages,
             "next_cursor": self.next_cursor,
+            "note": self.note(),
         }
-        result["note"] = self.note()
-        return result
 
     def note(self) -> str:
         if self.complete:
@@ -57,20 +68,19 @@ class Walk:
         )
 
 
-def _size(value: Any) -> int:
-    """Characters ``value`` adds to the result's compact JSON, counting its separating comma."""
-    return len(json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)) + 1
+def _compact(value: Any) -> str:
+    """The same encoding as :func:`truto_stripe_mcp.shaping.compact_json` (kept import-free)."""
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def _page_size(items: list[Any]) -> int:
-    """``sum(_size(item) for item in items)`` with one encode instead of one per item.
+def _encode_items(items: list[Any]) -> str:
+    """The items as they appear inside a compact JSON array: ``_compact(items)[1:-1]``.
 
-    A compact JSON array is ``[`` + the items joined by ``,`` + ``]``: its length is that
-    sum plus one. Encoding item by item took 1.7x as long on a 10,000-item walk (the
-    per-call overhead of ``json.dumps``), and nearly every page fits whole, so items are
-    sized one by one only on the page where the budget runs out.
+    One encode per page: item by item took 1.7x as long (the per-call overhead of
+    ``json.dumps``). Its length plus one is what the page adds to the result, counting the
+    separating comma.
     """
-    return len(json.dumps(items, separators=(",", ":"), ensure_ascii=False, default=str)) - 1 if items else 0
+    return _compact(items)[1:-1]
 
 
 async def walk(
@@ -93,38 +103,51 @@ async def walk(
     page_size = min(int(arguments.get("limit") or MAX_PAGE_SIZE), MAX_PAGE_SIZE)
     cursor: str | None = arguments.get("next_cursor")
     items: list[Any] = []
+    encoded: list[str] = []
     used = 0
     pages = 0
     while True:
         if pages >= max_pages:
-            return Walk(items, False, cursor, pages, "max_pages")
+            return Walk(items, False, cursor, pages, "max_pages", tuple(encoded))
         want = min(page_size, max_items - len(items))
         page_arguments = {**base, "limit": want, **({"next_cursor": cursor} if cursor else {})}
         page = await fetch(page_arguments)
         pages += 1
         page_items = list(page.get("result") or [])
         next_cursor = page.get("next_cursor") or None
-        whole = _page_size(page_items) if budget_chars is not None else 0
+        text = _encode_items(page_items)
+        whole = len(text) + 1 if page_items else 0
         if budget_chars is not None and used + whole > budget_chars:
-            sizes = [_size(item) for item in page_items]
-            fitting = 0
-            while fitting < len(sizes) and used + sizes[fitting] <= budget_chars:
-                used += sizes[fitting]
-                fitting += 1
+            fitting = _items_within(page_items, budget_chars - used)
             if fitting == 0 and not items:
                 fitting = 1  # one item always comes back; the budget cut shrinks it
             if fitting == 0:
-                return Walk(items, False, cursor, pages, "budget")
+                return Walk(items, False, cursor, pages, "budget", tuple(encoded))
             again = await fetch({**page_arguments, "limit": fitting})
             pages += 1
-            items.extend(list(again.get("result") or [])[:fitting])
-            return Walk(items, False, again.get("next_cursor") or None, pages, "budget")
+            kept = list(again.get("result") or [])[:fitting]
+            items.extend(kept)
+            encoded.append(_encode_items(kept))
+            return Walk(items, False, again.get("next_cursor") or None, pages, "budget", tuple(encoded))
         used += whole
         items.extend(page_items)
+        encoded.append(text)
         cursor = next_cursor
         if on_page is not None:
             await on_page(pages, len(items))
         if not cursor:
-            return Walk(items, True, None, pages, None)
+            return Walk(items, True, None, pages, None, tuple(encoded))
         if len(items) >= max_items:
-            return Walk(items, False, cursor, pages, "max_items")
+            return Walk(items, False, cursor, pages, "max_items", tuple(encoded))
+
+
+def _items_within(items: list[Any], room: int) -> int:
+    """How many leading ``items`` fit in ``room`` characters (the page where the budget runs out)."""
+    fitting = 0
+    for item in items:
+        size = len(_compact(item)) + 1
+        if size > room:
+            break
+        room -= size
+        fitting += 1
+    return fitting

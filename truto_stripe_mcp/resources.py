@@ -131,9 +131,10 @@ async def read(runner: ToolRunner, uri: str) -> Any:
         if not 1 <= max_items <= MAX_ITEMS_LIMIT:
             raise ResourceError(f"max_items must be from 1 to {MAX_ITEMS_LIMIT}")
         arguments = _coerce(query, spec.input_schema)
-        return await paginate(
+        walked = await paginate(
             runner, tool, arguments, max_items=max_items, max_pages=1000, budget_chars=None, ctx=CallContext()
         )
+        return walked.as_result(tool)
     raise ResourceError(f"unknown resource {uri!r}; templates: {TIMESTAMP_TEMPLATE}, {LIST_TEMPLATE}")
 
 
