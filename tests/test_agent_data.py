@@ -12,10 +12,10 @@ import mcp_types as types
 import pytest
 
 from tests.conftest import runner_for, server_env, spawn_server
-from truto_stripe_mcp.runner import CallOutcome
-from truto_stripe_mcp.shaping import compact_json
 from truto_stripe_mcp.errors import InvalidArgumentsError, ToolRefusedError
+from truto_stripe_mcp.runner import CallOutcome
 from truto_stripe_mcp.sandbox import Fault, SandboxServer
+from truto_stripe_mcp.shaping import compact_json
 
 pytestmark = pytest.mark.anyio
 
