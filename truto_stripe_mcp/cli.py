@@ -18,32 +18,17 @@ import anyio
 
 from . import __version__
 from .config import ConfigError, Settings, load_settings
+from .redaction import RedactingFormatter, register_secret
 
 PROG = "truto-stripe-mcp"
 
 
-class _RedactSecrets(logging.Filter):
-    """Replace any configured secret in a log record with ``***``: defence in depth."""
-
-    def __init__(self, secrets: Sequence[str]) -> None:
-        super().__init__()
-        self._secrets = [secret for secret in secrets if secret and len(secret) >= 4]
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        if self._secrets:
-            message = record.getMessage()
-            if any(secret in message for secret in self._secrets):
-                for secret in self._secrets:
-                    message = message.replace(secret, "***")
-                record.msg, record.args = message, None
-        return True
-
-
 def configure_logging(settings: Settings) -> None:
+    """Logs go to stderr, redacted: the formatter masks the configured secrets in every line."""
+    for secret in (settings.api_key, settings.http_token):
+        register_secret(secret.get_secret_value() if secret else None)
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    secrets = [settings.api_key.get_secret_value()] if settings.api_key else []
-    handler.addFilter(_RedactSecrets(secrets))
+    handler.setFormatter(RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)

@@ -18,6 +18,7 @@ import httpx
 
 from .catalog import Catalog, ToolSpec, extract_tools
 from .errors import InvalidArgumentsError, TransportError, UpstreamError
+from .redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -207,7 +208,9 @@ class TrutoClient:
         except httpx.TimeoutException as exc:
             raise TransportError(f"Truto did not answer in time ({type(exc).__name__}).") from exc
         except httpx.TransportError as exc:
-            raise TransportError(f"Could not reach Truto at {self.base_url}: {type(exc).__name__}.") from exc
+            raise TransportError(
+                f"Could not reach Truto at {redact_url(self.base_url)}: {type(exc).__name__}."
+            ) from exc
         parsed: Any
         try:
             parsed = json.loads(raw) if raw else None

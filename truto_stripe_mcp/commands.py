@@ -13,12 +13,18 @@ from typing import Any
 from .config import Settings
 from .confirmation import ConfirmationRequired
 from .errors import ToolError, TransportError, UpstreamError
+from .redaction import redact, redact_url
 from .runner import open_runner
 from .server import to_mcp_tool
 
 
 def _out(text: str) -> None:
-    sys.stdout.write(text + "\n")
+    """A line of output for the person at the terminal; secrets masked (errors can echo them)."""
+    sys.stdout.write(redact(text) + "\n")
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(redact(text) + "\n")
 
 
 async def print_tools(settings: Settings, as_json: bool) -> int:
@@ -27,7 +33,7 @@ async def print_tools(settings: Settings, as_json: bool) -> int:
         try:
             specs, local = await runner.listed_tools()
         except ToolError as exc:
-            print(f"error: could not load the tool catalog: {exc.agent_message()}", file=sys.stderr)
+            _err(f"error: could not load the tool catalog: {exc.agent_message()}")
             return 1
     if as_json:
         tools = [
@@ -51,10 +57,10 @@ async def call_once(settings: Settings, tool: str, raw_arguments: str) -> int:
     try:
         arguments: Any = json.loads(raw_arguments)
     except ValueError as exc:
-        print(f"error: --args is not valid JSON: {exc}", file=sys.stderr)
+        _err(f"error: --args is not valid JSON: {exc}")
         return 2
     if not isinstance(arguments, dict):
-        print("error: --args must be a JSON object, e.g. '{\"limit\": 3}'", file=sys.stderr)
+        _err("error: --args must be a JSON object, e.g. '{\"limit\": 3}'")
         return 2
     async with open_runner(settings) as runner:
         try:
@@ -62,15 +68,15 @@ async def call_once(settings: Settings, tool: str, raw_arguments: str) -> int:
         except ConfirmationRequired as exc:
             # Each process signs its own tokens, so a token printed here cannot be redeemed by
             # another run: the person at the terminal approves by re-running instead.
-            print(f"not done: this needs approval. About to: {exc.description}", file=sys.stderr)
-            print("If you approve, run the same command again with --confirm none.", file=sys.stderr)
+            _err(f"not done: this needs approval. About to: {exc.description}")
+            _err("If you approve, run the same command again with --confirm none.")
             return 1
         except ToolError as exc:
-            print(f"error: {exc.agent_message()}", file=sys.stderr)
+            _err(f"error: {exc.agent_message()}")
             return 1
     _out(json.dumps(outcome.data, indent=2, ensure_ascii=False))
     for note in outcome.notes:
-        print(f"note: {note}", file=sys.stderr)
+        _err(f"note: {note}")
     return 0
 
 
@@ -88,7 +94,7 @@ async def doctor(settings: Settings) -> int:
     else:
         report(True, f"TRUTO_API_KEY is set ({len(settings.api_key.get_secret_value())} characters)")
         report(True, f"TRUTO_INTEGRATED_ACCOUNT_ID is {settings.integrated_account_id}")
-        report(True, f"Truto base URL is {settings.base_url}")
+        report(True, f"Truto base URL is {redact_url(settings.base_url)}")
     async with open_runner(settings) as runner:
         try:
             catalog = await runner.catalog_cache.get(refresh=True)

@@ -28,6 +28,7 @@ from .errors import InvalidArgumentsError, ToolError, ToolRefusedError, UnknownT
 from .idempotency import IdempotencyKeys, KeyChoice, canonical_arguments
 from .local_tools import LOCAL_TOOLS, CallContext, LocalTool, ProgressListener
 from .ratelimit import RetryPolicy
+from .redaction import register_secret
 from .retry import RateLimitGovernor, RetryingSender, WaitListener
 from .shaping import compact_json, fit_to_budget, parse_fields, select_fields
 from .timestamps import TimestampError, annotate_timestamps, convert_time_filters
@@ -355,6 +356,7 @@ async def open_runner(settings: Settings) -> AsyncIterator[ToolRunner]:
             }
         )
     api_key, account_id = settings.require_credentials()
+    register_secret(api_key)
     client = TrutoClient(
         base_url=settings.base_url,
         api_key=api_key,

@@ -26,6 +26,7 @@ from .config import Settings
 from .confirmation import ELICIT_SCHEMA, ApprovalGate, InputNeeded
 from .errors import ToolError
 from .local_tools import LocalTool
+from .redaction import contains_secret, redact, redact_value
 from .retry import Wait
 from .runner import CallOutcome, ToolRunner, open_runner
 from .stdio_transport import pipe_stdio_server
@@ -72,16 +73,19 @@ reachable when ``TRUTO_MCP_RESULT_BUDGET`` is raised far above its default."""
 
 def success_result(outcome: CallOutcome) -> types.CallToolResult:
     text = outcome.json_text()
+    data: Any = outcome.data
+    if contains_secret(text):  # only if upstream echoed it back: never send it on
+        text, data = redact(text), redact_value(data)
     content = [types.TextContent(type="text", text=text)]
-    content.extend(types.TextContent(type="text", text=note) for note in outcome.notes)
-    structured = outcome.data if len(text) <= STRUCTURED_CONTENT_LIMIT else None
+    content.extend(types.TextContent(type="text", text=redact(note)) for note in outcome.notes)
+    structured = data if len(text) <= STRUCTURED_CONTENT_LIMIT else None
     return types.CallToolResult(content=content, structured_content=structured)
 
 
 def error_result(error: ToolError) -> types.CallToolResult:
     return types.CallToolResult(
-        content=[types.TextContent(type="text", text=error.agent_message())],
-        structured_content={"error": error.details()},
+        content=[types.TextContent(type="text", text=redact(error.agent_message()))],
+        structured_content={"error": redact_value(error.details())},
         is_error=True,
     )
 
@@ -163,7 +167,7 @@ def build_server(runner: ToolRunner) -> Server[Any]:
             specs, local = await runner.listed_tools()
         except ToolError as exc:
             raise MCPError(
-                types.INTERNAL_ERROR, f"Could not load the tool catalog: {exc.agent_message()}"
+                types.INTERNAL_ERROR, redact(f"Could not load the tool catalog: {exc.agent_message()}")
             ) from exc
         await announce_catalog_changes(ctx)
         tools = [*(to_mcp_tool(spec) for spec in specs), *(to_mcp_tool(tool) for tool in local)]
@@ -265,11 +269,11 @@ def build_server(runner: ToolRunner) -> Server[Any]:
             document = await resources.read(runner, uri)
         except (ToolError, resources.ResourceError) as exc:
             message = exc.agent_message() if isinstance(exc, ToolError) else str(exc)
-            raise MCPError(types.INVALID_PARAMS, message) from exc
+            raise MCPError(types.INVALID_PARAMS, redact(message)) from exc
         return types.ReadResourceResult(
             contents=[
                 types.TextResourceContents(
-                    uri=uri, mime_type="application/json", text=resources.dumps(document)
+                    uri=uri, mime_type="application/json", text=redact(resources.dumps(document))
                 )
             ]
         )

@@ -32,6 +32,8 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
+from .redaction import redact
+
 LINE_LIMIT = 32 * 1024 * 1024
 """Longest line read, in bytes: one JSON-RPC message per line, and tool arguments are capped
 far below this (``max_argument_bytes``). A longer line is skipped and answered -32600."""
@@ -147,11 +149,15 @@ async def _read_messages(
 async def _write_messages(
     writer: asyncio.StreamWriter, outbound: MemoryObjectReceiveStream[SessionMessage]
 ) -> None:
-    """One compact JSON line per message, flushed before the next (the SDK's framing)."""
+    """One compact JSON line per message, flushed before the next (the SDK's framing).
+
+    The last boundary before the client: a secret that reached any message (a result, a
+    progress note, an approval question) is masked here whatever path put it there.
+    """
     async with outbound:
         async for session_message in outbound:
             text = session_message.message.model_dump_json(by_alias=True, exclude_unset=True)
-            writer.write(text.encode() + b"\n")
+            writer.write(redact(text).encode() + b"\n")
             await writer.drain()
 
 
