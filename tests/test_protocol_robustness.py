@@ -119,6 +119,18 @@ async def test_malformed_and_non_json_rpc_lines_get_json_rpc_errors(sandbox: San
         code, message = error_of(await session.answer(None))
         assert code == PARSE_ERROR and message.startswith("Parse error"), (line[:40], message)
 
+    # Valid JSON nested deeper than any parser here recurses: refused, not a crash.
+    await session.send(b"[" * 100_000 + b"]" * 100_000)
+    code, message = error_of(await session.answer(None))
+    assert code == INVALID_REQUEST and "nested too deeply" in message
+    deep: Any = "bottom"
+    for _ in range(250):  # readable by Python's json, deeper than the SDK's parser goes
+        deep = {"a": deep}
+    call = {"name": "convert_timestamp", "arguments": {"values": [deep]}}
+    await session.send({"jsonrpc": "2.0", "id": "deep", "method": "tools/call", "params": call})
+    code, message = error_of(await session.answer("deep"))
+    assert code == INVALID_REQUEST and "nested too deeply" in message
+
     invalid: list[tuple[Any, Any, str]] = [  # (line, id echoed, words in the message)
         ([], None, "batches"),
         ([{"jsonrpc": "2.0", "id": 9, "method": "ping"}], None, "batches"),

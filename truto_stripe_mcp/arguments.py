@@ -77,7 +77,11 @@ def _describe(error: ValidationError, schema: Mapping[str, Any]) -> str:
     if validator == "enum":
         options = ", ".join(json.dumps(option) for option in error.validator_value)
         return f"`{where}` must be one of {options}, got {_short(error.instance)}"
-    return f"`{where}`: {error.message[:200]}"
+    message = error.message
+    shown = repr(error.instance)
+    if len(shown) > 60 and shown in message:  # "'xxxx…' is too long": keep the reason, not 100 kB of value
+        message = message.replace(shown, _short(error.instance))
+    return f"`{where}`: {message[:200]}"
 
 
 def _short(value: Any) -> str:

@@ -58,16 +58,16 @@ def encode_query(params: Mapping[str, Any]) -> list[tuple[str, str]]:
     return pairs
 
 
-def encode_path_id(object_id: str) -> str:
+def encode_path_id(object_id: str, tool: str = "this tool") -> str:
     """One path segment, whatever the id holds: ``/``, ``?``, ``#`` and ``%`` are escaped.
 
     ``.`` and ``..`` are refused outright: some HTTP stacks resolve dot segments even
     when escaped, and no Stripe id looks like that.
     """
     if object_id.strip() in {"", ".", ".."}:
-        raise InvalidArgumentsError("this tool", [f"`id` {object_id!r} is not a valid Stripe id"])
+        raise InvalidArgumentsError(tool, [f"`id` {object_id!r} is not a valid Stripe id"])
     if any(ord(ch) < 0x20 or ord(ch) == 0x7F for ch in object_id):
-        raise InvalidArgumentsError("this tool", ["`id` contains control characters"])
+        raise InvalidArgumentsError(tool, ["`id` contains control characters"])
     return quote(object_id, safe="")
 
 
@@ -101,7 +101,7 @@ class ProxyRequest:
             if path_id is None:
                 raise InvalidArgumentsError(spec.name, ["missing required `id`"])
             http_method = {"get": "GET", "update": "PATCH", "delete": "DELETE"}[method]
-            path = f"/proxy/{resource}/{encode_path_id(path_id)}"
+            path = f"/proxy/{resource}/{encode_path_id(path_id, spec.name)}"
         elif method == "create":
             http_method, path = "POST", f"/proxy/{resource}"
         else:
@@ -229,7 +229,15 @@ class TrutoClient:
         if request.path.startswith("/proxy/"):
             query.insert(0, ("integrated_account_id", self.integrated_account_id))
         headers = {"Idempotency-Key": request.idempotency_key} if request.idempotency_key else None
-        return await self._send(request.http_method, request.path, query, body=request.body, headers=headers)
+        try:
+            return await self._send(
+                request.http_method, request.path, query, body=request.body, headers=headers
+            )
+        except httpx.InvalidURL as exc:  # raised before anything is sent: e.g. a 100 kB filter value
+            raise InvalidArgumentsError(
+                request.tool,
+                [f"the request URL cannot be built ({exc}); shorten the `id` or the filter values"],
+            ) from None
 
     async def fetch_catalog(
         self,

@@ -241,7 +241,9 @@ class ToolRunner:
         """Validate, ask for approval where needed, send (with backoff), shape the result."""
         checked = self.validate(spec, arguments)
         fields = _fields_argument(spec, checked.pop("fields", None))
-        explicit_key = checked.pop("idempotency_key", None) if not spec.is_read else None
+        explicit_key = (
+            _idempotency_key(spec, checked.pop("idempotency_key", None)) if not spec.is_read else None
+        )
         token = checked.pop("confirmation_token", None) if not spec.is_read else None
         checked = _convert_time_filters(spec, checked)
         if not spec.is_read:
@@ -289,6 +291,19 @@ def _fields_argument(spec: ToolSpec, raw: Any) -> list[str] | None:
         raise InvalidArgumentsError(spec.name, [f"`fields`: {exc}"]) from None
 
 
+def _idempotency_key(spec: ToolSpec, key: str | None) -> str | None:
+    """An agent's own key goes into an HTTP header: Stripe allows up to 255 characters, and a
+    header cannot carry control or non-ASCII characters (httpx would fail mid-request)."""
+    if key is None or _HEADER_SAFE.fullmatch(key):
+        return key
+    raise InvalidArgumentsError(
+        spec.name,
+        [
+            "`idempotency_key`: use 1 to 255 printable ASCII characters (letters, digits, '-' and '_' are safest)"
+        ],
+    )
+
+
 def _convert_time_filters(spec: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
     """ISO dates and phrases in time filters become epoch seconds before anything is sent.
 
@@ -312,6 +327,7 @@ def _convert_time_filters(spec: ToolSpec, arguments: dict[str, Any]) -> dict[str
 _LOCAL_BY_NAME = {tool.name: tool for tool in LOCAL_TOOLS}
 _META_BY_NAME = {tool.name: tool for tool in META_TOOLS}
 _BARE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def _replay_note(tool: str, choice: KeyChoice, stripe_said_replayed: bool) -> str:

@@ -63,7 +63,7 @@ async def _read_line(reader: asyncio.StreamReader) -> bytes:
         raise _Oversized
 
 
-def rejection(line: bytes | None) -> types.JSONRPCError:
+def rejection(line: bytes | None, error: ValidationError | None = None) -> types.JSONRPCError:
     """The JSON-RPC 2.0 error answering a line that is not an MCP message.
 
     ``line`` is ``None`` for one longer than :data:`LINE_LIMIT`. The id is echoed when the line
@@ -78,9 +78,14 @@ def rejection(line: bytes | None) -> types.JSONRPCError:
         document = json.loads(line)
     except ValueError as exc:  # UnicodeDecodeError is a ValueError too
         return _error(None, types.PARSE_ERROR, f"Parse error: not valid JSON ({exc})")
+    except RecursionError:
+        return _error(None, types.INVALID_REQUEST, "Invalid Request: the JSON is nested too deeply")
     request_id = document.get("id") if isinstance(document, dict) else None
     if type(request_id) not in (str, int):
         request_id = None
+    if error is not None and any("recursion limit" in issue["msg"] for issue in error.errors()):
+        # Valid JSON, but deeper than the SDK's message parser goes (about 200 levels).
+        return _error(request_id, types.INVALID_REQUEST, "Invalid Request: the JSON is nested too deeply")
     return _error(request_id, types.INVALID_REQUEST, f"Invalid Request: {_what_is_wrong(document)}")
 
 
@@ -138,9 +143,10 @@ async def _read_messages(
                 continue  # a blank line is no message
             try:
                 message = types.jsonrpc_message_adapter.validate_json(line, by_name=False)
-            except ValidationError:
-                message = None
-            if message is None or _mistaken_notification(message, line):
+            except ValidationError as exc:
+                await outbound.send(SessionMessage(rejection(line, exc)))
+                continue
+            if _mistaken_notification(message, line):
                 await outbound.send(SessionMessage(rejection(line)))
                 continue
             await inbound.send(SessionMessage(message))

@@ -8,8 +8,10 @@ and never a different route.
 
 from __future__ import annotations
 
+import email.utils
 import json
 import logging
+import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -85,7 +87,7 @@ class Sandbox:
     def __init__(self, config: SandboxConfig | None = None) -> None:
         self.config = config or SandboxConfig()
         self.store = seed_store(self.config)
-        self.faults = FaultQueue()
+        self.faults = FaultQueue(seed=self.config.seed)
         self.limiter = RateLimiter()
         self.log = RequestLog(self.config.max_recorded_requests)
         self.idempotency = IdempotencyCache(self.config.max_idempotency_keys)
@@ -281,6 +283,7 @@ class Sandbox:
                 return Reply(error.status, dumps(error.body), headers)
             try:
                 status, body = 200, dumps(execute(call))
+                record.committed = record.method in MUTATING
             except ApiError as error:
                 status, body = error.status, dumps(error.body)
             if key:
@@ -315,7 +318,12 @@ class Sandbox:
             body = remote_envelope(fault.status, stripe_error_body(error_type, message))
         else:
             body = truto_envelope(fault.status, fault.message or "Injected fault")
-        await self._send(send, record, Reply(fault.status, dumps(body), dict(fault.headers)), extra)
+        headers = dict(fault.headers)
+        if fault.retry_after_in is not None:
+            headers["retry-after"] = email.utils.formatdate(
+                math.ceil(time.time() + fault.retry_after_in), usegmt=True
+            )
+        await self._send(send, record, Reply(fault.status, dumps(body), headers), extra)
 
     async def _send(
         self, send: Send, record: RecordedRequest, reply: Reply, extra: dict[str, str], truncate: bool = False

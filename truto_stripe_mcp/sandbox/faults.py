@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import email.utils
 import math
+import random
 import threading
 import time
 from collections import deque
@@ -110,7 +111,11 @@ class Fault:
       `commit_before_delay`), then answer normally, or with `status` if set.
     - `status`: answer with that status, Truto's envelope (`message`), optional `headers`,
       and `remote=True` for a Stripe-originated error (truto_is_remote_error + raw_response);
-      `body` replaces the whole JSON body.
+      `body` replaces the whole JSON body. `retry_after_in` adds a `Retry-After` HTTP date
+      that many seconds after the moment of answering (a static header would go stale).
+    `probability` below 1 applies the fault to only that share of matching requests (drawn
+    from the queue's seeded generator, so a soak run is repeatable); `times` counts only the
+    requests it was applied to.
     """
 
     method: str | None = None
@@ -126,6 +131,8 @@ class Fault:
     drop_before_commit: bool = False
     delay: float = 0.0
     commit_before_delay: bool = False
+    probability: float = 1.0
+    retry_after_in: float | None = None
 
     def __post_init__(self) -> None:
         effects = [self.status is not None, self.drop_after_commit, self.drop_before_commit, self.delay > 0]
@@ -133,6 +140,8 @@ class Fault:
             raise ValueError("a Fault needs one of status, drop_after_commit, drop_before_commit or delay")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be >= 1 or None")
+        if not 0.0 < self.probability <= 1.0:
+            raise ValueError("probability must be in (0, 1]")
 
     def matches(self, method: str, path: str, resource: str | None) -> bool:
         if self.method is not None and self.method.upper() != method:
@@ -152,11 +161,13 @@ class Fault:
 
 
 class FaultQueue:
-    """Pending faults, consumed in injection order by the first one that matches."""
+    """Pending faults, consumed in injection order by the first one that matches (and, for a
+    fault with a `probability`, whose draw says it applies)."""
 
-    def __init__(self) -> None:
+    def __init__(self, seed: int = 0) -> None:
         self._lock = threading.Lock()
         self._faults: list[Fault] = []
+        self._random = random.Random(seed)
 
     def inject(self, fault: Fault) -> Fault:
         with self._lock:
@@ -177,7 +188,9 @@ class FaultQueue:
             return None
         with self._lock:
             for i, fault in enumerate(self._faults):
-                if fault.matches(method, path, resource):
+                if fault.matches(method, path, resource) and (
+                    fault.probability >= 1.0 or self._random.random() < fault.probability
+                ):
                     if fault.times is not None:
                         fault.times -= 1
                         if fault.times == 0:
@@ -206,6 +219,7 @@ class RecordedRequest:
     resource_id: str | None = None
     status: int | None = None
     dropped: bool = False
+    committed: bool = False  # a write that changed the store (not a replay, not refused)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
