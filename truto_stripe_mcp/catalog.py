@@ -8,6 +8,7 @@ into path id, query and body exactly as Truto expects.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -80,11 +81,13 @@ SHARED_PROPERTIES = frozenset(
     {"limit", "next_cursor", "expand", "fields", "idempotency_key", "confirmation_token"}
 )
 _SHORT_DESCRIPTION = 40
+_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)\. ")
+"""A full stop ending a sentence, not the one in "e.g. DE123456789" (which left "e.g" dangling)."""
 
 
 def short_sentence(text: str, limit: int) -> str:
     """The first sentence, no longer than ``limit``: cut at a clause, else a word (with an ellipsis)."""
-    first = text.strip().split(". ")[0].rstrip(".")
+    first = _SENTENCE_END.split(text.strip(), maxsplit=1)[0].rstrip(".")
     if len(first) <= limit:
         return first
     head = first[:limit]
