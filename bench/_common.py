@@ -179,6 +179,28 @@ def child_processes() -> list[tuple[int, list[bytes]]]:
     return children
 
 
+def find_server_pid() -> int:
+    """The pid of the one ``truto_stripe_mcp`` child (the server the SDK client spawned).
+
+    Callers keep any other child from matching: the pagination benchmark's sandbox child
+    runs ``python -m bench.pagination``, the soak's sandbox is a thread.
+    """
+    found = [pid for pid, argv in child_processes() if b"truto_stripe_mcp" in argv]
+    if len(found) != 1:
+        raise RuntimeError(f"expected one truto_stripe_mcp child process, found {found}")
+    return found[0]
+
+
+def memory_mib(pid: int) -> dict[str, float]:
+    """``VmHWM`` (peak resident set) and ``VmRSS`` of ``pid``, in MiB, from ``/proc``."""
+    figures = {}
+    for row in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = row.partition(":")
+        if key in {"VmHWM", "VmRSS"}:
+            figures[key] = int(value.split()[0]) / 1024  # reported in kB
+    return figures
+
+
 def cpu_seconds(pid: int) -> float:
     """User plus system CPU ``pid`` has used so far (``/proc``): load elsewhere does not inflate it."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()

@@ -60,7 +60,7 @@ import anyio
 import httpx
 from mcp import Client, StdioServerParameters
 
-from bench._common import SandboxProcess, child_processes, cpu_seconds
+from bench._common import SandboxProcess, cpu_seconds, find_server_pid, memory_mib
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.runner import ToolRunner, open_runner
 from truto_stripe_mcp.sandbox import SANDBOX_ACCOUNT_ID, SANDBOX_API_KEY, SandboxConfig, serve
@@ -132,31 +132,6 @@ def sandbox_process(customers: int) -> SandboxProcess:
         ],
         timeout=60.0,
     )
-
-
-# -- /proc -----------------------------------------------------------------------------
-
-
-def find_server_pid() -> int:
-    """The pid of the ``truto_stripe_mcp`` child the SDK client spawned.
-
-    The only child with a ``truto_stripe_mcp`` argument: the sandbox child runs
-    ``bench.pagination``, so it never matches.
-    """
-    found = [pid for pid, argv in child_processes() if b"truto_stripe_mcp" in argv]
-    if len(found) != 1:
-        raise RuntimeError(f"expected one truto_stripe_mcp child process, found {found}")
-    return found[0]
-
-
-def memory_mib(pid: int) -> dict[str, float]:
-    """``VmHWM`` (peak resident set) and ``VmRSS`` of ``pid``, in MiB."""
-    figures = {}
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        key, _, value = line.partition(":")
-        if key in {"VmHWM", "VmRSS"}:
-            figures[key] = int(value.split()[0]) / 1024  # reported in kB
-    return figures
 
 
 # -- the three variants ----------------------------------------------------------------

@@ -41,7 +41,7 @@ from typing import Any
 import anyio
 from mcp import Client, StdioServerParameters
 
-from bench._common import REPO_ROOT, child_processes, line, machine, write_json
+from bench._common import REPO_ROOT, find_server_pid, line, machine, memory_mib, server_env, write_json
 from truto_stripe_mcp.sandbox import Fault, SandboxConfig, SandboxServer
 
 CONCURRENCY = 20
@@ -199,16 +199,7 @@ class Memory:
     samples: list[tuple[int, float]] = field(default_factory=list)  # (calls done, RSS MiB)
 
     def sample(self, done: int) -> None:
-        for row in Path(f"/proc/{self.pid}/status").read_text().splitlines():
-            if row.startswith("VmRSS:"):
-                self.samples.append((done, int(row.split()[1]) / 1024))
-
-
-def server_pid() -> int:
-    found = [pid for pid, argv in child_processes() if b"truto_stripe_mcp" in argv]
-    if len(found) != 1:
-        raise RuntimeError(f"expected one truto_stripe_mcp child, found {found}")
-    return found[0]
+        self.samples.append((done, memory_mib(self.pid)["VmRSS"]))
 
 
 async def soak(
@@ -221,7 +212,7 @@ async def soak(
     )
     started = time.monotonic()
     async with Client(params) as client:
-        memory = Memory(server_pid())
+        memory = Memory(find_server_pid())
         await client.list_tools()  # the catalog, before any fault is injected
         memory.sample(0)
         for fault in faults(fault_rate):
@@ -351,8 +342,6 @@ def print_summary(result: dict[str, Any]) -> None:
 
 
 def soak_env(url: str) -> dict[str, str]:
-    from bench._common import server_env
-
     return server_env(
         url,
         {

@@ -7,10 +7,11 @@ after the last item returned: page sizes are chosen so a page never has to be cu
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from .shaping import compact_json
 
 MAX_PAGE_SIZE = 100
 MAX_ITEMS_LIMIT = 10_000
@@ -40,9 +41,9 @@ class Walk:
 
     def as_text(self, tool: str) -> str:
         """``compact_json(self.as_result(tool))``, from the pages' encoded items."""
-        head = _compact({"tool": tool})[:-1]  # '{"tool":"..."' without its closing brace
+        head = compact_json({"tool": tool})[:-1]  # '{"tool":"..."' without its closing brace
         items = ",".join(part for part in self.encoded if part)
-        return f'{head},"result":[{items}],{_compact(self._summary())[1:]}'
+        return f'{head},"result":[{items}],{compact_json(self._summary())[1:]}'
 
     def _summary(self) -> dict[str, Any]:
         return {
@@ -68,19 +69,14 @@ class Walk:
         )
 
 
-def _compact(value: Any) -> str:
-    """The same encoding as :func:`truto_stripe_mcp.shaping.compact_json` (kept import-free)."""
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False, default=str)
-
-
 def _encode_items(items: list[Any]) -> str:
-    """The items as they appear inside a compact JSON array: ``_compact(items)[1:-1]``.
+    """The items as they appear inside a compact JSON array: ``compact_json(items)[1:-1]``.
 
     One encode per page: item by item took 1.7x as long (the per-call overhead of
     ``json.dumps``). Its length plus one is what the page adds to the result, counting the
     separating comma.
     """
-    return _compact(items)[1:-1]
+    return compact_json(items)[1:-1]
 
 
 async def walk(
@@ -145,7 +141,7 @@ def _items_within(items: list[Any], room: int) -> int:
     """How many leading ``items`` fit in ``room`` characters (the page where the budget runs out)."""
     fitting = 0
     for item in items:
-        size = len(_compact(item)) + 1
+        size = len(compact_json(item)) + 1
         if size > room:
             break
         room -= size

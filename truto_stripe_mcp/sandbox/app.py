@@ -8,10 +8,8 @@ and never a different route.
 
 from __future__ import annotations
 
-import email.utils
 import json
 import logging
-import math
 import time
 from dataclasses import dataclass, replace
 from typing import Any
@@ -28,7 +26,7 @@ from .catalog import catalog_body, filter_tools
 from .config import RUNTIME_FIELDS, SandboxConfig
 from .control import handle_control
 from .errors import ApiError, remote_envelope, stripe_error_body, truto_envelope, truto_error
-from .faults import Fault, FaultQueue, RateLimiter, RecordedRequest, RequestLog, rate_headers
+from .faults import Fault, FaultQueue, RateLimiter, RecordedRequest, RequestLog, http_date_in, rate_headers
 from .idempotency import IdempotencyCache, StoredResponse, fingerprint
 from .operations import execute, prepare
 from .querystring import parse_query
@@ -320,9 +318,7 @@ class Sandbox:
             body = truto_envelope(fault.status, fault.message or "Injected fault")
         headers = dict(fault.headers)
         if fault.retry_after_in is not None:
-            headers["retry-after"] = email.utils.formatdate(
-                math.ceil(time.time() + fault.retry_after_in), usegmt=True
-            )
+            headers["retry-after"] = http_date_in(fault.retry_after_in)
         await self._send(send, record, Reply(fault.status, dumps(body), headers), extra)
 
     async def _send(

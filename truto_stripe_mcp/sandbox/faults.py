@@ -87,11 +87,14 @@ def rate_headers(decision: RateDecision, config: SandboxConfig, *, limited: bool
     if limited and config.retry_after_style == "seconds":
         headers["retry-after"] = format_seconds(decision.reset_after, decimal)
     elif limited and config.retry_after_style == "http-date":
-        # HTTP dates have whole-second resolution; round up so clients never retry early.
-        headers["retry-after"] = email.utils.formatdate(
-            math.ceil(time.time() + decision.reset_after), usegmt=True
-        )
+        headers["retry-after"] = http_date_in(decision.reset_after)
     return headers
+
+
+def http_date_in(seconds: float) -> str:
+    """An HTTP date ``seconds`` from now. HTTP dates have whole-second resolution: rounded up
+    so clients never retry early."""
+    return email.utils.formatdate(math.ceil(time.time() + seconds), usegmt=True)
 
 
 # -- fault injection -------------------------------------------------------------------
