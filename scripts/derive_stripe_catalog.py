@@ -51,8 +51,9 @@ NEXT_CURSOR = {
     "description": "The cursor to fetch the next page of results. Pass the `next_cursor` value from the "
     "previous response.",
 }
-STRIPE_CURSORS = frozenset({"starting_after", "ending_before", "page"})
-"""Stripe's own pagination parameters: Truto hides them behind ``next_cursor``."""
+STRIPE_CURSORS = frozenset({"starting_after", "ending_before"})
+"""Stripe's own list cursors: Truto hides them behind ``next_cursor`` (on list methods only;
+a search's ``page`` is passed through with its verbatim ``next_page``)."""
 
 POST_ONLY_COLLECTIONS = frozenset({"login_links", "funding_instructions", "usage_records"})
 """Sub-paths that only take a POST and create objects of their own (not actions)."""
@@ -411,7 +412,7 @@ def derive(spec: dict[str, Any]) -> dict[str, Any]:
                 }
                 required.append(prop)
             for param in op.get("parameters", []):
-                if param["in"] != "query" or param["name"] in STRIPE_CURSORS:
+                if param["in"] != "query" or (method == "list" and param["name"] in STRIPE_CURSORS):
                     continue
                 schema = dict(param.get("schema", {}))
                 if param.get("description"):

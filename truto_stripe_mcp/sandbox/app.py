@@ -20,7 +20,7 @@ from starlette.applications import Starlette
 from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
-from . import ops_billing, ops_payments  # noqa: F401  (register the write operations)
+from . import ops_billing, ops_lifecycle, ops_payments  # noqa: F401  (register the write operations)
 from .asgi import dumps, header_dict, read_body, send_bytes, send_truncated, split_path
 from .catalog import catalog_body, filter_tools
 from .config import RUNTIME_FIELDS, SandboxConfig
@@ -247,7 +247,9 @@ class Sandbox:
     def _tools(self, record: RecordedRequest) -> Reply:
         q = record.query
         try:
-            tools = filter_tools(_text(q.get("methods")), _text(q.get("tags")))
+            tools = filter_tools(
+                _text(q.get("methods")), _text(q.get("tags")), _text(q.get("has_description"))
+            )
             body = catalog_body(
                 tools, self.config.catalog_shape, self.config.catalog_page_size, _text(q.get("next_cursor"))
             )

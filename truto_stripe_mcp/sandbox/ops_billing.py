@@ -16,6 +16,29 @@ def _deleted(obj: StripeObject) -> StripeObject:
     return {"id": obj["id"], "object": obj["object"], "deleted": True}
 
 
+def _item_price(item: dict[str, Any], param: str) -> str:
+    """The price id of a line or subscription item; the sandbox does not model inline ``price_data``."""
+    if "price" not in item:
+        raise invalid(
+            f"Missing required param: {param}[price].", code="parameter_missing", param=f"{param}[price]"
+        )
+    return str(item["price"])
+
+
+def _new_product(call: Call) -> str:
+    """``product_data`` on a price creates the product with it, as Stripe does."""
+    data = call.body.get("product_data")
+    if not isinstance(data, dict):
+        raise invalid("Missing required param: product.", code="parameter_missing", param="product")
+    obj = bb.product(
+        call.store.new_id("products"),
+        call.now(),
+        name=data["name"],
+        metadata=clean_metadata(data.get("metadata")),
+    )
+    return str(call.store.add("products", obj)["id"])
+
+
 def _recurring_price(call: Call, price_id: str, param: str) -> StripeObject:
     price = call.store.require("prices", price_id, param=param)
     if price["type"] != "recurring":
@@ -72,11 +95,14 @@ def bill_subscription(
 @operation("subscriptions", "create")
 def create_subscription(call: Call) -> StripeObject:
     body, store, now = call.body, call.store, call.now()
-    customer_id = call.parent_id or body["customer"]
+    customer_id = call.parent_id or call.require("customer")
     store.require("customers", customer_id, param="customer")
     items = [
-        (_recurring_price(call, item["price"], f"items[{i}][price]"), item.get("quantity", 1))
-        for i, item in enumerate(body["items"])
+        (
+            _recurring_price(call, _item_price(item, f"items[{i}]"), f"items[{i}][price]"),
+            item.get("quantity", 1),
+        )
+        for i, item in enumerate(call.require("items"))
     ]
     trial_days = body.get("trial_period_days")
     sub = bb.subscription(
@@ -186,7 +212,7 @@ def resume_subscription(call: Call) -> StripeObject:
 @operation("invoices", "create")
 def create_invoice(call: Call) -> StripeObject:
     body, store, now = call.body, call.store, call.now()
-    customer = store.require("customers", body["customer"], param="customer")
+    customer = store.require("customers", call.require("customer"), param="customer")
     if "subscription" in body:
         store.require("subscriptions", body["subscription"], param="subscription")
     method = body.get("collection_method", "charge_automatically")
@@ -313,12 +339,13 @@ def delete_product(call: Call) -> StripeObject:
 @operation("prices", "create")
 def create_price(call: Call) -> StripeObject:
     body = call.body
-    call.store.require("products", body["product"], param="product")
+    product_id = body["product"] if "product" in body else _new_product(call)
+    call.store.require("products", product_id, param="product")
     obj = bb.price(
         call.store.new_id("prices"),
         call.now(),
-        product_id=body["product"],
-        unit_amount=body["unit_amount"],
+        product_id=product_id,
+        unit_amount=call.require("unit_amount"),
         currency=body["currency"].lower(),
         recurring=body.get("recurring"),
         nickname=body.get("nickname"),
@@ -340,9 +367,11 @@ def update_price(call: Call) -> StripeObject:
 def create_payment_link(call: Call) -> StripeObject:
     store = call.store
     items = []
-    for i, item in enumerate(call.body["line_items"]):
-        price = store.require("prices", item["price"], param=f"line_items[{i}][price]")
-        items.append((price, item["quantity"], product_name(store, price)))
+    for i, item in enumerate(call.require("line_items")):
+        price = store.require(
+            "prices", _item_price(item, f"line_items[{i}]"), param=f"line_items[{i}][price]"
+        )
+        items.append((price, item.get("quantity", 1), product_name(store, price)))
     if len({price["currency"] for price, _, _ in items}) > 1:
         raise invalid("All prices on a payment link must use the same currency.", param="line_items")
     obj = bb.payment_link(

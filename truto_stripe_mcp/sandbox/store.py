@@ -231,3 +231,18 @@ def decode_cursor(cursor: str, collection: str) -> Key:
     if not same:
         raise truto_error(400, "Invalid next_cursor: it belongs to a different list")
     return key
+
+
+def encode_offset(offset: int) -> str:
+    """An opaque cursor for lists that are not collections (an invoice's lines)."""
+    return base64.urlsafe_b64encode(json.dumps({"o": offset}).encode()).decode().rstrip("=")
+
+
+def decode_offset(cursor: str) -> int:
+    try:
+        offset = json.loads(base64.urlsafe_b64decode((cursor + "=" * (-len(cursor) % 4)).encode()))["o"]
+    except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        raise truto_error(400, "Invalid next_cursor: it must be a value returned by a previous call") from exc
+    if not isinstance(offset, int) or offset < 0:
+        raise truto_error(400, "Invalid next_cursor: it must be a value returned by a previous call")
+    return offset

@@ -1,9 +1,10 @@
 """Validate and coerce call parameters against a tool's schemas, failing like Stripe.
 
-Query values arrive as strings (form style), body values as JSON; both are coerced to
-the schema's types so handlers never re-check. Unknown parameters are rejected
-(`parameter_unknown`) as Stripe does, which catches clients that put a body parameter
-in the query string or vice versa.
+The schemas are Stripe's own (``anyOf`` alternatives, ``enum: [""]`` unsets, nested
+hashes, arrays of hashes). Query values arrive as strings (form style), body values as
+JSON; both are coerced to the schema's types so handlers never re-check. Unknown
+parameters are rejected (``parameter_unknown``) as Stripe does, which catches clients that
+put a body parameter in the query string or vice versa.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 from .errors import ApiError, invalid
 
 _INT = re.compile(r"^-?\d+$")
+_NUMBER = re.compile(r"^-?\d+(?:\.\d+)?$")
 ALWAYS_ALLOWED_QUERY = frozenset({"integrated_account_id"})
+_EXPAND = {"type": "array", "items": {"type": "string"}}
 
 
 def _types(schema: dict[str, Any]) -> list[str]:
@@ -30,13 +33,20 @@ def _bad(param: str, kind: str, value: Any) -> ApiError:
 
 def coerce(schema: dict[str, Any], value: Any, param: str) -> Any:
     """Return `value` converted to the schema's type, or raise a Stripe 400."""
+    branches = schema.get("anyOf") or schema.get("oneOf")
+    if branches:
+        return _coerce_any(branches, value, param)
     types = _types(schema)
+    if "enum" in schema and not types:
+        types = ["string"]
     if "object" in types and isinstance(value, dict):
         return _coerce_object(schema, value, param)
-    if "array" in types:
+    if "array" in types and not (isinstance(value, str) and value == "" and "string" in types):
         return _coerce_array(schema, value, param)
     if "integer" in types:
         return _coerce_integer(schema, value, param)
+    if "number" in types:
+        return _coerce_number(value, param)
     if "boolean" in types:
         if isinstance(value, bool):
             return value
@@ -50,6 +60,34 @@ def coerce(schema: dict[str, Any], value: Any, param: str) -> Any:
     if "string" in types:
         return _coerce_string(schema, value, param)
     return value
+
+
+def _coerce_any(branches: list[Any], value: Any, param: str) -> Any:
+    """The first alternative that accepts the value (Stripe's ``anyOf``), or the first one's error.
+
+    Alternatives are tried in order, so ``anyOf [range hash, integer]`` takes ``{"gte": ...}``
+    as a hash and ``"1700000000"`` as an integer, and ``anyOf [hash, enum [""]]`` takes ``""``
+    as the unset it is.
+    """
+    first: ApiError | None = None
+    for branch in sorted(branches, key=lambda b: _preference(b, value)):
+        try:
+            return coerce(branch if isinstance(branch, dict) else {}, value, param)
+        except ApiError as error:
+            first = first or error
+    raise first or _bad(param, "value", value)
+
+
+def _preference(branch: Any, value: Any) -> int:
+    """Try the alternative whose type matches the value's JSON type first."""
+    types = _types(branch) if isinstance(branch, dict) else []
+    if isinstance(value, dict):
+        return 0 if "object" in types else 1
+    if isinstance(value, list):
+        return 0 if "array" in types else 1
+    if isinstance(value, str) and value == "":
+        return 0 if branch.get("enum") == [""] else 1
+    return 1 if "object" in types or "array" in types else 0
 
 
 def _coerce_integer(schema: dict[str, Any], value: Any, param: str) -> int:
@@ -77,26 +115,35 @@ def _coerce_integer(schema: dict[str, Any], value: Any, param: str) -> int:
     return value
 
 
+def _coerce_number(value: Any, param: str) -> float | int:
+    if isinstance(value, bool):
+        raise _bad(param, "number", value)
+    if isinstance(value, int | float):
+        return value
+    if isinstance(value, str) and _NUMBER.match(value.strip()):
+        return float(value.strip())
+    raise _bad(param, "number", value)
+
+
 def _coerce_string(schema: dict[str, Any], value: Any, param: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int | float):
         raise _bad(param, "string", value)
     text = value if isinstance(value, str) else str(value)
     allowed = schema.get("enum")
     if allowed is not None and text not in allowed:
-        raise invalid(
-            f"Invalid {param}: must be one of {', '.join(allowed)}",
-            code="parameter_invalid_enum",
-            param=param,
-        )
+        shown = ", ".join(repr(item) if item == "" else str(item) for item in allowed)
+        raise invalid(f"Invalid {param}: must be one of {shown}", code="parameter_invalid_enum", param=param)
     return text
 
 
 def _coerce_array(schema: dict[str, Any], value: Any, param: str) -> list[Any]:
-    if isinstance(value, str) and "string" in _types(schema.get("items", {})):
+    item_schema = schema.get("items", {})
+    if isinstance(value, str) and "string" in _types(item_schema):
         value = [value]  # `expand=customer` without brackets: be forgiving like Stripe
+    if isinstance(value, dict) and value and all(key.isdigit() for key in value):
+        value = [value[key] for key in sorted(value, key=int)]  # items[0][price]=... from a form
     if not isinstance(value, list):
         raise _bad(param, "array", value)
-    item_schema = schema.get("items", {})
     return [coerce(item_schema, item, f"{param}[{i}]") for i, item in enumerate(value)]
 
 
@@ -111,6 +158,8 @@ def _coerce_object(schema: dict[str, Any], value: dict[str, Any], param: str) ->
                 out[key] = coerce(props[key], item, name)
         elif isinstance(extra, dict):
             out[key] = "" if item is None else coerce(extra, item, name)
+        elif not props and extra is not False:
+            out[key] = item  # a free-form hash
         else:
             raise invalid(f"Received unknown parameter: {name}", code="parameter_unknown", param=name)
     for key in schema.get("required", []):
@@ -144,7 +193,7 @@ def validate_call(
         if key in query_props:
             clean_query[key] = coerce(query_props[key], value, key)
         elif key == "expand":
-            clean_query[key] = coerce({"type": "array", "items": {"type": "string"}}, value, key)
+            clean_query[key] = coerce(_EXPAND, value, key)
         else:
             raise invalid(f"Received unknown parameter: {key}", code="parameter_unknown", param=key)
     clean_body: dict[str, Any] = {}
@@ -154,13 +203,23 @@ def validate_call(
         if key in body_props:
             clean_body[key] = coerce(body_props[key], value, key)
         elif key == "expand":
-            clean_body[key] = coerce({"type": "array", "items": {"type": "string"}}, value, key)
+            clean_body[key] = coerce(_EXPAND, value, key)
         else:
             raise invalid(f"Received unknown parameter: {key}", code="parameter_unknown", param=key)
     for name in tool.get("required") or []:
         if name == "id" and path_id is not None:
             continue
         present = clean_query.get(name, clean_body.get(name))
-        if present is None or present == "" or present == []:
+        if (
+            present is None
+            or present == []
+            or (present == "" and not _allows_empty(query_props, body_props, name))
+        ):
             raise invalid(f"Missing required param: {name}.", code="parameter_missing", param=name)
     return clean_query, clean_body
+
+
+def _allows_empty(query_props: dict[str, Any], body_props: dict[str, Any], name: str) -> bool:
+    """Whether ``""`` is a value of this parameter (Stripe's ``enum: [""]`` unset), not an absence."""
+    schema = body_props.get(name) or query_props.get(name) or {}
+    return any(branch.get("enum") == [""] for branch in schema.get("anyOf") or () if isinstance(branch, dict))
