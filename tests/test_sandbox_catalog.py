@@ -144,6 +144,10 @@ def test_stateful_ids_must_exist(client: httpx.Client) -> None:
     assert (
         response.status_code == 404 and response.json()["raw_response"]["error"]["code"] == "resource_missing"
     )
+    cards = call_tool(client, spec.tool("customer_cards", "list"), {"customer": "cus_nope"})
+    assert cards.status_code == 404 and "cus_nope" in cards.json()["message"]
+    balance = call_tool(client, spec.tool("customer_cash_balance", "get"), {"id": JANE_CUSTOMER_ID})
+    assert balance.status_code == 200 and balance.json()["customer"] == JANE_CUSTOMER_ID
 
 
 def test_search(client: httpx.Client) -> None:
