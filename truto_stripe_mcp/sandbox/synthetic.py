@@ -60,8 +60,10 @@ class Synthesizer:
             }
         schema = self._top_schema(route.response, deleted=method == "delete")
         target = path_id if path_id is not None else body.get("id") if route.id_param else None
-        obj = self._object(schema, rng, arguments, object_id=str(target) if target is not None else None)
-        return obj
+        if target is not None and route.id_param and route.id_param != "id":
+            # A nested singleton is addressed by its parent's id: it names the parent field.
+            arguments = {route.id_param: target, **arguments}
+        return self._object(schema, rng, arguments, object_id=str(target) if target is not None else None)
 
     def _top_schema(self, schema: Mapping[str, Any], *, deleted: bool) -> Mapping[str, Any]:
         """Pick the object a top-level ``anyOf`` answers with: ``deleted_*`` for a delete."""
