@@ -8,22 +8,30 @@ into path id, query and body exactly as Truto expects.
 
 from __future__ import annotations
 
-import re
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
-from .timestamps import time_filter_params
+from .compact_schema import compact_property, compact_schema, has_nested_fields, plain_sentence
+from .time_arguments import TimeParameter, time_parameters
+
+logger = logging.getLogger(__name__)
 
 CRUD_METHODS = ("list", "get", "create", "update", "delete")
 READ_METHODS = frozenset({"list", "get"})
 WRITE_METHODS = frozenset({"create", "update", "delete"})
 ID_METHODS = frozenset({"get", "update", "delete"})
+READ_ACTIONS = frozenset({"search", "retrieve", "find", "preview", "upcoming"})
+"""Custom methods that only read (Stripe's GET actions: ``/charges/search``, ``/invoices/upcoming``,
+``/balance``). Truto's catalog does not say which HTTP verb a custom method uses, so a custom
+method counts as a read only when it is named so AND takes no body parameters: a write can
+never pass for a read and skip approval or its Idempotency-Key."""
 
-LIST_HINT = "Paginated via `next_cursor`."
-TIMESTAMP_HINT = "Epoch times, plus `<field>_iso`."
-TIME_FILTER_DESCRIPTION = "Epoch, ISO date, phrase ('last 7 days') or {gt,gte,lt,lte}."
+LIST_HINT = "Paged by `next_cursor`."
+NESTED_HINT = "Nested fields: describe_tool."
+TIME_FILTER_DESCRIPTION = "Epoch, ISO date, phrase or {gt,gte,lt,lte}."
 CONFIRMATION_TOKEN_PROPERTY = {
     "type": "string",
     "description": "Only when a previous call asked for confirmation: the token it returned.",
@@ -33,11 +41,29 @@ FIELDS_PROPERTY = {
     "description": "Optional comma-separated dotted paths to keep in each object, e.g. "
     "`id,email,created,metadata.plan`. `id` and `object` are always kept.",
 }
+IDEMPOTENCY_KEY_PROPERTY = {
+    "type": "string",
+    "minLength": 1,
+    "maxLength": 255,
+    "description": "Optional. Reuse the same key when retrying this exact call yourself; "
+    "Stripe then returns the first result instead of acting twice.",
+}
+SHARED_PROPERTIES: dict[str, dict[str, Any]] = {
+    "limit": {"type": "integer"},
+    "next_cursor": {"type": "string"},
+    "expand": {"type": "array"},
+    "fields": {"type": "string"},
+    "idempotency_key": {"type": "string"},
+    "confirmation_token": {"type": "string"},
+}
+"""How tools/list shows the conventions every tool shares (explained once, in the server's
+instructions): their type, no repeated prose. Each is a loosening of the full property."""
 
-# Annotations per method, from the MCP spec's meaning of each hint.
+# Annotations per kind, from the MCP spec's meaning of each hint.
+_READ_ANNOTATIONS = {"readOnlyHint": True, "idempotentHint": True, "destructiveHint": False}
 _ANNOTATIONS: dict[str, dict[str, bool]] = {
-    "list": {"readOnlyHint": True, "idempotentHint": True, "destructiveHint": False},
-    "get": {"readOnlyHint": True, "idempotentHint": True, "destructiveHint": False},
+    "list": _READ_ANNOTATIONS,
+    "get": _READ_ANNOTATIONS,
     "create": {"readOnlyHint": False, "destructiveHint": False, "idempotentHint": False},
     "update": {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True},
     "delete": {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True},
@@ -47,6 +73,10 @@ _CUSTOM_ANNOTATIONS = {"readOnlyHint": False, "destructiveHint": True, "idempote
 
 class CatalogFormatError(ValueError):
     """The tools endpoint answered with something that is not a tool list."""
+
+
+class SkippedTool(ValueError):
+    """A catalog entry that names a tool but cannot be called (no method): skipped, with a warning."""
 
 
 def _schema_properties(schema: Any) -> dict[str, Any]:
@@ -59,7 +89,7 @@ def _schema_properties(schema: Any) -> dict[str, Any]:
 def _accept_iso(schema: Any) -> Any:
     """The same schema, with every integer also allowed as a string (an ISO date).
 
-    The server converts ISO values to epochs before validating, so the widened schema
+    The server converts ISO values to epochs before sending, so the widened schema
     tells agents the truth without loosening what reaches Stripe.
     """
     if isinstance(schema, list):
@@ -72,48 +102,6 @@ def _accept_iso(schema: Any) -> Any:
         out["type"] = ["integer", "string"]
     elif isinstance(kind, list) and "integer" in kind and "string" not in kind:
         out["type"] = [*kind, "string"]
-    return out
-
-
-UNLISTED_PROPERTIES = frozenset({"expand"})
-"""Accepted (and validated) but left out of tools/list: rarely needed, explained in the instructions."""
-SHARED_PROPERTIES = frozenset(
-    {"limit", "next_cursor", "expand", "fields", "idempotency_key", "confirmation_token"}
-)
-_SHORT_DESCRIPTION = 40
-_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)\. ")
-"""A full stop ending a sentence, not the one in "e.g. DE123456789" (which left "e.g" dangling)."""
-
-
-def short_sentence(text: str, limit: int) -> str:
-    """The first sentence, no longer than ``limit``: cut at a clause, else a word (with an ellipsis)."""
-    first = _SENTENCE_END.split(text.strip(), maxsplit=1)[0].rstrip(".")
-    if len(first) <= limit:
-        return first
-    head = first[:limit]
-    clause = max(head.rfind(", "), head.rfind(" ("), head.rfind("; "))
-    if clause >= limit // 2:
-        return head[:clause]
-    return head[: limit - 1].rsplit(" ", 1)[0] + "…"
-
-
-def _compact(schema: Any, *, top: bool, shared: bool = False) -> Any:
-    if isinstance(schema, list):
-        return [_compact(item, top=False) for item in schema]
-    if not isinstance(schema, Mapping):
-        return schema
-    out: dict[str, Any] = {}
-    for key, value in schema.items():
-        if key in {"title", "examples", "minLength"} or (shared and key == "maxLength"):
-            continue
-        if key == "description":
-            if top and not shared and isinstance(value, str):
-                out[key] = short_sentence(value, _SHORT_DESCRIPTION)
-            continue
-        if key == "properties" and isinstance(value, Mapping):
-            out[key] = {name: _compact(prop, top=False) for name, prop in value.items()}
-        else:
-            out[key] = _compact(value, top=False) if isinstance(value, Mapping | list) else value
     return out
 
 
@@ -148,9 +136,13 @@ class ToolSpec:
         """``list``/``get``/``create``/``update``/``delete`` or ``custom``."""
         return self.method if self.method in CRUD_METHODS else "custom"
 
-    @property
+    @cached_property
     def is_read(self) -> bool:
-        return self.method in READ_METHODS
+        """Only reads: list, get, and custom read actions such as ``search`` (see READ_ACTIONS)."""
+        if self.method in READ_METHODS:
+            return True
+        action = self.method.split("_", 1)[0]
+        return self.kind == "custom" and action in READ_ACTIONS and not (self.body_params - {"expand"})
 
     @property
     def takes_path_id(self) -> bool:
@@ -179,13 +171,13 @@ class ToolSpec:
 
     @cached_property
     def annotations(self) -> dict[str, Any]:
-        base = _ANNOTATIONS.get(self.method, _CUSTOM_ANNOTATIONS)
+        base = _READ_ANNOTATIONS if self.is_read else _ANNOTATIONS.get(self.method, _CUSTOM_ANNOTATIONS)
         return {"title": self.title, **base, "openWorldHint": True}
 
     @cached_property
-    def time_params(self) -> frozenset[str]:
-        """Query parameters that filter by time (their values may be ISO dates)."""
-        return frozenset(time_filter_params(self.query_schema))
+    def time_params(self) -> dict[str, TimeParameter]:
+        """Arguments that are times (range filters or instants), read from the schemas."""
+        return time_parameters(self.query_schema, self.body_schema)
 
     @property
     def takes_fields(self) -> bool:
@@ -193,26 +185,38 @@ class ToolSpec:
 
     @cached_property
     def agent_description(self) -> str:
-        """Truto's description plus the hints an agent needs to use the tool well."""
-        text = short_sentence(self.description or self.title, 100)
-        hints = [LIST_HINT, TIMESTAMP_HINT] if self.method == "list" else []
-        return " ".join([text if text.endswith("…") else text + ".", *hints])
+        """The first sentence of Truto's description, whole, plus the hint a list needs."""
+        text = plain_sentence(self.description) or f"{self.title}."
+        if text[-1] not in ".!?":
+            text += "."
+        return f"{text} {LIST_HINT}" if self.method == "list" else text
+
+    @cached_property
+    def listed_description(self) -> str:
+        """The description tools/list shows: it points at describe_tool when fields are folded away."""
+        ranges = {name for name, param in self.time_params.items() if param.kind == "range"}
+        folded = any(
+            has_nested_fields(prop)
+            for name, prop in self.input_schema["properties"].items()
+            if name not in ranges and name not in SHARED_PROPERTIES
+        )
+        return f"{self.agent_description} {NESTED_HINT}" if folded else self.agent_description
 
     @cached_property
     def input_schema(self) -> dict[str, Any]:
         """Query and body properties merged into one flat object schema.
 
         A property named by both schemas is shown once (the body's wins, as for Truto's
-        own LangChain toolset). Unknown properties are refused: an agent's typo
-        (``emial``) must be an error, not a silently ignored filter that returns
-        everything.
+        own LangChain toolset) and sent in both places. Unknown properties are refused:
+        an agent's typo (``emial``) must be an error, not a silently ignored filter that
+        returns everything.
         """
         properties: dict[str, Any] = {}
         properties.update(_schema_properties(self.query_schema))
+        properties.update(_schema_properties(self.body_schema))
         for name in self.time_params:
             properties[name] = _accept_iso(properties[name])
-        properties.update(_schema_properties(self.body_schema))
-        required = [name for name in self.required]
+        required = list(self.required)
         if self.method == "list":
             properties.setdefault(
                 "limit",
@@ -223,23 +227,20 @@ class ToolSpec:
                 {"type": "string", "description": "Cursor from the previous page's `next_cursor`."},
             )
         if self.takes_path_id:
+            given = properties.get("id")
             noun = singular(self.resource)
-            properties["id"] = {"type": "string", "minLength": 1, "description": f"The Stripe {noun} id."}
+            described = given.get("description") if isinstance(given, Mapping) else None
+            properties["id"] = {
+                "type": "string",
+                "minLength": 1,
+                "description": described or f"The Stripe {noun} id.",
+            }
             if "id" not in required:
                 required.insert(0, "id")
         if self.takes_fields:
             properties.setdefault("fields", FIELDS_PROPERTY)
         if not self.is_read:
-            properties.setdefault(
-                "idempotency_key",
-                {
-                    "type": "string",
-                    "minLength": 1,
-                    "maxLength": 255,
-                    "description": "Optional. Reuse the same key when retrying this exact call yourself; "
-                    "Stripe then returns the first result instead of acting twice.",
-                },
-            )
+            properties.setdefault("idempotency_key", IDEMPOTENCY_KEY_PROPERTY)
             properties.setdefault("confirmation_token", CONFIRMATION_TOKEN_PROPERTY)
         for name in required:
             properties.setdefault(name, {})
@@ -251,32 +252,33 @@ class ToolSpec:
 
     @cached_property
     def listed_schema(self) -> dict[str, Any]:
-        """The input schema as tools/list shows it: the same constraints, fewer words.
+        """The input schema as tools/list shows it (see :mod:`~truto_stripe_mcp.compact_schema`).
 
-        Property descriptions are cut to one short sentence and dropped below the top
-        level; the conventions every tool shares (`next_cursor`, `fields`,
-        `idempotency_key`, `confirmation_token`) are explained once, in the server's
-        instructions. ``describe_tool`` returns the full schema.
+        The shared conventions (``limit``, ``next_cursor``, ``expand``, ``fields``,
+        ``idempotency_key``, ``confirmation_token``) are listed by type only; a range
+        filter says in one sentence of ours which forms it takes.
         """
-        schema = dict(self.input_schema)
-        schema["properties"] = {
-            name: (
-                {"type": prop.get("type"), "description": TIME_FILTER_DESCRIPTION}
-                if name in self.time_params
-                else _compact(prop, top=True, shared=name in SHARED_PROPERTIES)
-            )
-            for name, prop in self.input_schema["properties"].items()
-            if name not in UNLISTED_PROPERTIES
-        }
-        return schema
+        overrides: dict[str, Mapping[str, Any]] = {}
+        properties = self.input_schema["properties"]
+        for name in properties:
+            if name in SHARED_PROPERTIES:
+                overrides[name] = SHARED_PROPERTIES[name]
+            elif name == "id" and self.takes_path_id:
+                overrides[name] = {"type": "string"}
+        for name, param in self.time_params.items():
+            if param.kind == "range" and name in properties:
+                loose = compact_property(properties[name], describe=False)
+                overrides[name] = {"description": TIME_FILTER_DESCRIPTION, **loose}
+        return compact_schema(self.input_schema, overrides)
 
     def split_arguments(
         self, arguments: Mapping[str, Any]
     ) -> tuple[str | None, dict[str, Any], dict[str, Any]]:
         """Arguments back into (path id, query, body), by which schema names each one.
 
-        A name in neither schema (only possible through ``required``) goes where a request
-        of this method carries its parameters: the query for reads, the body otherwise.
+        A name in both schemas goes to both, as Truto's own toolset sends it. A name in
+        neither (only possible through ``required``) goes where a request of this method
+        carries its parameters: the query for reads, the body otherwise.
         """
         path_id: str | None = None
         query: dict[str, Any] = {}
@@ -286,11 +288,13 @@ class ToolSpec:
         for name, value in arguments.items():
             if name == "id" and self.takes_path_id:
                 path_id = str(value)
-            elif name in body_names:
+                continue
+            in_body, in_query = name in body_names, name in query_names
+            if in_body:
                 body[name] = value
-            elif name in query_names or self.method in READ_METHODS:
+            if in_query or (not in_body and self.is_read):
                 query[name] = value
-            else:
+            elif not in_body:
                 body[name] = value
         return path_id, query, body
 
@@ -300,7 +304,9 @@ def parse_tool(raw: Mapping[str, Any]) -> ToolSpec:
     name = raw.get("name")
     if not isinstance(name, str) or not name:
         raise CatalogFormatError(f"tool without a name: {dict(raw)!r:.200}")
-    method = str(raw.get("method") or "").strip() or "custom"
+    method = str(raw.get("method") or "").strip().lower()
+    if not method:
+        raise SkippedTool(f"tool {name!r} has no method, so it cannot be called")
     resource = str(raw.get("resource") or "").strip()
     if not resource:
         raise CatalogFormatError(f"tool {name!r} has no resource")
@@ -353,7 +359,11 @@ class Catalog:
     def from_entries(cls, entries: Sequence[Mapping[str, Any]]) -> Catalog:
         by_name: dict[str, ToolSpec] = {}
         for entry in entries:
-            spec = parse_tool(entry)
+            try:
+                spec = parse_tool(entry)
+            except SkippedTool as exc:
+                logger.warning("skipping a catalog entry: %s", exc)
+                continue
             by_name.setdefault(spec.name, spec)
         return cls(tuple(sorted(by_name.values(), key=lambda spec: spec.name)))
 

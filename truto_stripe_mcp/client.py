@@ -81,6 +81,9 @@ class ProxyRequest:
     query: tuple[tuple[str, str], ...] = ()
     body: dict[str, Any] | None = None
     idempotency_key: str | None = None
+    mutation: bool | None = None
+    """Whether the call changes data; ``None`` reads it off the HTTP method. A custom read
+    action (``search``) is a POST on Truto's route, yet no mutation."""
 
     @classmethod
     def for_tool(
@@ -117,11 +120,12 @@ class ProxyRequest:
             query=tuple(encode_query(query)),
             body=send_body,
             idempotency_key=idempotency_key,
+            mutation=not spec.is_read,
         )
 
     @property
     def is_mutation(self) -> bool:
-        return self.http_method != "GET"
+        return self.http_method != "GET" if self.mutation is None else self.mutation
 
 
 @dataclass(frozen=True)

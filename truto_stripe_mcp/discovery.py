@@ -98,7 +98,10 @@ SEARCH_TOOLS = LocalTool(
 DESCRIBE_TOOL = LocalTool(
     name="describe_tool",
     title="Describe a Stripe tool",
-    agent_description="The full input schema and annotations of one tool, by name (from search_tools).",
+    agent_description=(
+        "One tool's full input schema and annotations, by name: the fields of nested objects that "
+        "tools/list shows only as `object`, enums and limits."
+    ),
     input_schema={
         "type": "object",
         "properties": {"name": {"type": "string", "minLength": 1}},

@@ -45,6 +45,10 @@ class LocalTool:
     def listed_schema(self) -> dict[str, Any]:
         return self.input_schema
 
+    @property
+    def listed_description(self) -> str:
+        return self.agent_description
+
     name: str
     title: str
     agent_description: str

@@ -23,7 +23,7 @@ from .catalog import Catalog, ToolSpec
 from .client import ProxyRequest, TrutoClient
 from .config import Settings
 from .confirmation import ApprovalGate, ConfirmationTokens
-from .discovery import ESSENTIALS, META_TOOLS
+from .discovery import DESCRIBE_TOOL, ESSENTIALS, META_TOOLS
 from .errors import InvalidArgumentsError, ToolError, ToolRefusedError, UnknownToolError
 from .idempotency import IdempotencyKeys, KeyChoice, canonical_arguments
 from .local_tools import LOCAL_TOOLS, CallContext, LocalTool, ProgressListener
@@ -31,7 +31,8 @@ from .ratelimit import RetryPolicy
 from .redaction import register_secret
 from .retry import RateLimitGovernor, RetryingSender, WaitListener
 from .shaping import compact_json, fit_to_budget, parse_fields, select_fields
-from .timestamps import TimestampError, annotate_timestamps, convert_time_filters
+from .time_arguments import convert_time_arguments
+from .timestamps import TimestampError, annotate_timestamps
 from .toolsets import Selection
 
 logger = logging.getLogger(__name__)
@@ -153,7 +154,7 @@ class ToolRunner:
         if self.discovery_active(len(selected)):
             essentials = [spec for spec in selected if ESSENTIALS.contains(spec)]
             return essentials, [*self._allowed(LOCAL_TOOLS), *self._allowed(META_TOOLS)]
-        return selected, self._allowed(LOCAL_TOOLS)
+        return selected, self._allowed((*LOCAL_TOOLS, DESCRIBE_TOOL))
 
     def _allowed(self, tools: tuple[LocalTool, ...]) -> list[LocalTool]:
         return [tool for tool in tools if self.filter.local_refusal(tool.name) is None]
@@ -305,28 +306,21 @@ def _idempotency_key(spec: ToolSpec, key: str | None) -> str | None:
 
 
 def _convert_time_filters(spec: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
-    """ISO dates and phrases in time filters become epoch seconds before anything is sent.
+    """ISO dates and phrases in time arguments become epoch seconds before anything is sent.
 
-    A bare date given as an exact value means that whole day (Stripe would otherwise
-    match only its first second).
+    Each argument is converted by the shape Stripe's schema gives it (a range filter or one
+    instant, see :mod:`~truto_stripe_mcp.time_arguments`).
     """
-    present = [name for name in spec.time_params if name in arguments]
-    if not present:
+    if not spec.time_params:
         return arguments
-    widened = dict(arguments)
-    for name in present:
-        value = widened[name]
-        if isinstance(value, str) and _BARE_DATE.match(value.strip()):
-            widened[name] = {"gte": value.strip(), "lte": value.strip()}
     try:
-        return convert_time_filters(widened, present, now=datetime.now(UTC))
+        return convert_time_arguments(arguments, spec.time_params, now=datetime.now(UTC))
     except TimestampError as exc:
         raise InvalidArgumentsError(spec.name, [str(exc)]) from None
 
 
-_LOCAL_BY_NAME = {tool.name: tool for tool in LOCAL_TOOLS}
+_LOCAL_BY_NAME = {tool.name: tool for tool in (*LOCAL_TOOLS, DESCRIBE_TOOL)}
 _META_BY_NAME = {tool.name: tool for tool in META_TOOLS}
-_BARE_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,255}")
 
 

@@ -49,19 +49,30 @@ INSTRUCTIONS = (
 )
 
 
+def listed_annotations(annotations: dict[str, Any]) -> types.ToolAnnotations:
+    """The hints a client needs, in as few bytes as the spec allows.
+
+    ``readOnlyHint`` and ``destructiveHint`` are always stated (UIs decide approval on
+    them). ``idempotentHint`` means something only for a tool that writes, and
+    ``openWorldHint`` defaults to true: each is stated only where it says more than the
+    spec's default.
+    """
+    writes = not annotations["readOnlyHint"]
+    return types.ToolAnnotations(
+        read_only_hint=annotations["readOnlyHint"],
+        destructive_hint=annotations["destructiveHint"],
+        idempotent_hint=True if writes and annotations["idempotentHint"] else None,
+        open_world_hint=False if not annotations["openWorldHint"] else None,
+    )
+
+
 def to_mcp_tool(spec: ToolSpec | LocalTool) -> types.Tool:
-    annotations = spec.annotations
     return types.Tool(
         name=spec.name,
         title=spec.title,
-        description=spec.agent_description,
+        description=spec.listed_description,
         input_schema=spec.listed_schema,
-        annotations=types.ToolAnnotations(
-            read_only_hint=annotations["readOnlyHint"],
-            destructive_hint=annotations["destructiveHint"],
-            idempotent_hint=annotations["idempotentHint"],
-            open_world_hint=annotations["openWorldHint"],
-        ),
+        annotations=listed_annotations(spec.annotations),
     )
 
 
