@@ -108,7 +108,7 @@ def test_list_schema_has_limit_and_cursor_and_hints() -> None:
     props = spec.input_schema["properties"]
     assert set(props) == {"email", "limit", "next_cursor", "fields"}
     assert props["limit"] == {"type": "integer"}  # Truto's own definition is kept
-    assert "next_cursor" in spec.agent_description and "Epoch times" in spec.agent_description
+    assert spec.agent_description == "List all customers. Paged by `next_cursor`."
     assert spec.input_schema["additionalProperties"] is False
 
 

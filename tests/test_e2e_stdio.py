@@ -14,7 +14,7 @@ from tests.conftest import ACCOUNT_ID, assert_no_leak, server_env, spawn_server
 
 pytestmark = pytest.mark.anyio
 
-OWN_TOOLS = {"auto_paginate", "convert_timestamp"}
+OWN_TOOLS = {"auto_paginate", "convert_timestamp", "describe_tool"}
 
 
 def payload(result: types.CallToolResult) -> Any:
@@ -33,16 +33,19 @@ def query_pairs(request: Any) -> list[tuple[str, str]]:
 
 
 async def test_tools_list_shape(sandbox: Any) -> None:
-    async with spawn_server(server_env(sandbox)) as spawned:
+    env = server_env(sandbox, TRUTO_MCP_DISCOVERY_THRESHOLD="100000", TRUTO_MCP_TOOLS_PAGE_SIZE="0")
+    async with spawn_server(env) as spawned:
         tools = (await spawned.client.list_tools()).tools
     names = [tool.name for tool in tools]
-    catalog_names, own = names[:-2], names[-2:]
+    catalog_names, own = names[:-3], names[-3:]
+    assert len(catalog_names) == 463, "the whole catalog, listed"
     assert catalog_names == sorted(catalog_names), "tools/list order must be deterministic"
-    assert own == ["auto_paginate", "convert_timestamp"], "the server's own tools come last"
+    assert own == ["auto_paginate", "convert_timestamp", "describe_tool"], "the server's own tools come last"
     by_name = {tool.name: tool for tool in tools}
     listing = by_name["list_all_stripe_customers"]
-    assert listing.annotations.read_only_hint is True and listing.annotations.idempotent_hint is True
-    assert {"limit", "next_cursor", "email"} <= set(listing.input_schema["properties"])
+    assert listing.annotations.read_only_hint is True and listing.annotations.destructive_hint is False
+    assert listing.annotations.idempotent_hint is None, "meaningless for a read: left to the default"
+    assert {"limit", "next_cursor", "email", "expand"} <= set(listing.input_schema["properties"])
     assert "next_cursor" in (listing.description or "")
     assert listing.title == "List Stripe customers"
     refund = by_name["create_a_stripe_refund"]
@@ -51,7 +54,9 @@ async def test_tools_list_shape(sandbox: Any) -> None:
     assert get.input_schema["required"][0] == "id"
     delete = by_name["delete_a_stripe_customer_by_id"]
     assert delete.annotations.destructive_hint is True and delete.annotations.idempotent_hint is True
-    assert all(tool.annotations.open_world_hint for tool in tools if tool.name not in OWN_TOOLS)
+    search = by_name["search_a_stripe_customer"]
+    assert search.annotations.read_only_hint is True, "a custom read action is a read"
+    assert all(tool.annotations.open_world_hint is None for tool in tools if tool.name not in OWN_TOOLS)
     assert by_name["convert_timestamp"].annotations.open_world_hint is False
 
 
@@ -128,15 +133,18 @@ async def test_nested_resource_and_bracket_query(sandbox: Any) -> None:
         seen = proxy_requests(sandbox)[-1]
         assert ("expand[]", "customer") in query_pairs(seen)
         nested = await spawned.client.call_tool(
-            "list_all_stripe_customer_subscriptions",
-            {"customer": customer_id, "created": {"gte": 1_600_000_000}},
+            "list_all_stripe_customer_subscriptions", {"customer": customer_id}
         )
         assert not nested.is_error, payload(nested)
         seen = proxy_requests(sandbox)[-1]
         assert seen.path == "/proxy/customer_subscriptions"
         assert ("customer", customer_id) in query_pairs(seen)
-        assert ("created[gte]", "1600000000") in query_pairs(seen)
         assert all(s["customer"] == customer_id for s in payload(nested)["result"])
+        ranged = await spawned.client.call_tool(
+            "list_all_stripe_charges", {"customer": customer_id, "created": {"gte": 1_600_000_000}}
+        )
+        assert not ranged.is_error, payload(ranged)
+        assert ("created[gte]", "1600000000") in query_pairs(proxy_requests(sandbox)[-1])
 
 
 async def test_stripe_errors_reach_the_agent(sandbox: Any) -> None:
@@ -191,7 +199,7 @@ async def test_bad_input_is_a_tool_error_and_the_server_stays_up(sandbox: Any) -
 
 
 async def test_read_only_refuses_writes_without_calling_upstream(sandbox: Any) -> None:
-    async with spawn_server(server_env(sandbox), ["--read-only"]) as spawned:
+    async with spawn_server(server_env(sandbox, TRUTO_MCP_TOOLSETS="support"), ["--read-only"]) as spawned:
         names = {tool.name for tool in (await spawned.client.list_tools()).tools}
         assert "list_all_stripe_customers" in names and "create_a_stripe_refund" not in names
         assert all(n.startswith(("list_", "get_")) for n in names - OWN_TOOLS)

@@ -47,7 +47,7 @@ async def test_list_changed_is_sent_when_the_catalog_changes(sandbox: SandboxSer
         if isinstance(message, types.ServerNotification):
             seen.append(message.root.method if hasattr(message, "root") else message.method)
 
-    env = server_env(sandbox, TRUTO_MCP_CATALOG_TTL="0.2")
+    env = server_env(sandbox, TRUTO_MCP_CATALOG_TTL="0.2", TRUTO_MCP_TOOLSETS="core")
     async with spawn_server(env, mode="legacy", message_handler=on_message) as spawned:
         client = spawned.client
         before = {tool.name for tool in (await client.list_tools()).tools}

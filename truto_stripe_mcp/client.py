@@ -23,7 +23,8 @@ from .redaction import redact_url
 logger = logging.getLogger(__name__)
 
 USER_AGENT = "truto-stripe-mcp/0.1"
-_MAX_CATALOG_PAGES = 50
+_MAX_CATALOG_PAGES = 1_000
+"""A bound on a tools endpoint that keeps answering with a cursor (Stripe's catalog is ~470 tools)."""
 
 
 def encode_query(params: Mapping[str, Any]) -> list[tuple[str, str]]:

@@ -38,14 +38,16 @@ CONFIRM_KEY = "confirm"
 INSTRUCTIONS = (
     "Stripe billing through Truto. Amounts are integers in the currency's minor unit "
     "(150000 = $1,500.00 USD). Timestamps are Unix epoch seconds, each with an ISO copy "
-    "`<field>_iso`; time filters also take ISO dates and phrases like 'last 7 days'. "
+    "`<field>_iso`; time arguments also take ISO dates, and time filters (`created` ...) "
+    "phrases like 'last 7 days' or a {gt,gte,lt,lte} range. "
     "Lists are paginated: pass a response's `next_cursor` back as `next_cursor`, or use "
     "auto_paginate for everything. `limit` is the page size (1-100); `fields` (e.g. "
-    "`id,email,created`) keeps only those fields; `expand` lists fields to expand. Writes "
-    "accept `idempotency_key` to make your own retries safe. Calls that move money or "
-    "destroy data may ask the user to approve; without an approval prompt they return a "
-    "preview and a `confirmation_token` to pass back, only after the user agrees. Tool "
-    "errors say what to fix; read them before retrying."
+    "`id,email,created`) keeps only those fields; `expand` lists fields to return as whole "
+    "objects instead of ids. tools/list shows nested objects only as `object`: describe_tool "
+    "gives a tool's full schema. Writes accept `idempotency_key` to make your own retries "
+    "safe. Calls that move money or destroy data may ask the user to approve; without an "
+    "approval prompt they return a preview and a `confirmation_token` to pass back, only "
+    "after the user agrees. Tool errors say what to fix; read them before retrying."
 )
 
 
