@@ -107,7 +107,13 @@ def test_list_schema_has_limit_and_cursor_and_hints() -> None:
     spec = parse_tool(LIST_CUSTOMERS)
     props = spec.input_schema["properties"]
     assert set(props) == {"email", "limit", "next_cursor", "fields"}
-    assert props["limit"] == {"type": "integer"}  # Truto's own definition is kept
+    # Truto's definition, with Stripe's bounds (which Stripe's own schema does not state).
+    assert props["limit"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "description": "Page size (1-100).",
+    }
     assert spec.agent_description == "List all customers. Paged by `next_cursor`."
     assert spec.input_schema["additionalProperties"] is False
 

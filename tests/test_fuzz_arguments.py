@@ -79,9 +79,13 @@ def _strategy(schema: dict[str, Any]) -> st.SearchStrategy[dict[str, Any]]:
     return from_schema(schema)
 
 
+WHOLE_LISTING = {"TRUTO_MCP_DISCOVERY_THRESHOLD": "100000", "TRUTO_MCP_TOOLS_PAGE_SIZE": "0"}
+"""List every tool of the catalog (no switch to discovery mode, one tools/list page)."""
+
+
 async def _full_schemas(sandbox: SandboxServer) -> dict[str, dict[str, Any]]:
     """Each listed tool's full input schema, as the server builds it from the same catalog."""
-    async with runner_for(sandbox) as runner:
+    async with runner_for(sandbox, discovery_threshold=100_000) as runner:
         specs, local = await runner.listed_tools()
     return {tool.name: tool.input_schema for tool in [*specs, *local]}
 
@@ -91,13 +95,13 @@ def session() -> Iterator[Session]:
     """One sandbox and one server process for the whole module (spawning per example would
     measure process start-up, not the server)."""
     with SandboxServer(sandbox_config(rate_limit=None)) as sandbox, start_blocking_portal() as portal:
-        env = server_env(sandbox, TRUTO_MCP_LOG_LEVEL="INFO", TRUTO_MCP_MAX_ATTEMPTS="1")
+        env = server_env(sandbox, TRUTO_MCP_LOG_LEVEL="INFO", TRUTO_MCP_MAX_ATTEMPTS="1", **WHOLE_LISTING)
         # The handshake-era protocol, as Claude Desktop and Cursor speak it today (it has ping).
         with portal.wrap_async_context_manager(spawn_server(env, mode="legacy")) as spawned:
             listed = {tool.name: tool.input_schema for tool in portal.call(spawned.client.list_tools).tools}
             full = portal.call(_full_schemas, sandbox)
-            assert set(full) == set(listed) and len(full) >= 62, (
-                "the whole sandbox catalog plus the local tools"
+            assert set(full) == set(listed) and len(full) == 466, (
+                "the whole sandbox catalog (463 documented operations) plus the local tools"
             )
             targets = [
                 Target(

@@ -161,7 +161,9 @@ async def test_malformed_and_non_json_rpc_lines_get_json_rpc_errors(sandbox: San
     code, _ = error_of(await session.request("x", "tools/call", {"name": 5}))
     assert code == -32602  # invalid params, from the SDK's own validation
     listed = await session.request(22, "tools/list")
-    assert {"search_tools", "describe_tool", "call_tool"} <= {tool["name"] for tool in listed["result"]["tools"]}
+    assert {"search_tools", "describe_tool", "call_tool"} <= {
+        tool["name"] for tool in listed["result"]["tools"]
+    }
     stderr = await session.close()
     assert not session.unmatched, session.unmatched
     assert "Traceback" not in stderr

@@ -217,11 +217,18 @@ class ToolSpec:
         for name in self.time_params:
             properties[name] = _accept_iso(properties[name])
         required = list(self.required)
+        if self.method == "list" or "limit" in properties:
+            # Stripe's page size is 1 to 100 whatever the catalog's schema states (Stripe's own
+            # states no bounds): checked here, not after a round trip.
+            given = properties.get("limit") if isinstance(properties.get("limit"), Mapping) else {}
+            properties["limit"] = {
+                "description": "Page size (1-100).",
+                **given,
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 100,
+            }
         if self.method == "list":
-            properties.setdefault(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": 100, "description": "Page size (1-100)."},
-            )
             properties.setdefault(
                 "next_cursor",
                 {"type": "string", "description": "Cursor from the previous page's `next_cursor`."},

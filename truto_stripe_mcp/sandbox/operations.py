@@ -196,6 +196,9 @@ def prepare(
             code="parameter_invalid_integer",
             param="limit",
         )
+    if method == "delete":
+        body_names = set((tool.get("body_schema") or {}).get("properties") or {})
+        clean_body.update({name: clean_query.pop(name) for name in list(clean_query) if name in body_names})
     return Call(
         store, tool, spec.routes[tool["name"]], STATEFUL.get(resource), path_id, clean_query, clean_body
     )

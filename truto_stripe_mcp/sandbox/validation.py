@@ -186,6 +186,9 @@ def validate_call(
     """
     query_props = _properties(tool.get("query_schema"))
     body_props = _properties(tool.get("body_schema"))
+    if tool.get("method") == "delete":
+        # Truto's DELETE route has no body: a delete's body parameters travel in the query.
+        query_props = {**body_props, **query_props}
     clean_query: dict[str, Any] = {}
     for key, value in query.items():
         if key in ALWAYS_ALLOWED_QUERY or key.startswith("truto_") or (key == "id" and path_id is not None):
