@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidArgumentsError, ToolRefusedError, UnknownToolError
 from .local_tools import CallContext, LocalTool
-from .toolsets import Rule, Toolset, search
+from .tool_search import search
+from .toolsets import Rule, Toolset
 
 if TYPE_CHECKING:
     from .runner import CallOutcome, ToolRunner
