@@ -1,4 +1,6 @@
-"""search_tools' ranking on the sandbox catalog."""
+"""search_tools' ranking: on the sandbox catalog (what the server serves in tests) and on
+Truto's whole Stripe catalog (468 tools, derived from Stripe's API), where the task set of
+``bench/search_tasks.json`` must be found and unrelated queries must find nothing."""
 
 from __future__ import annotations
 
@@ -7,12 +9,23 @@ import time
 
 import pytest
 
-from truto_stripe_mcp.catalog import Catalog
+from bench.search_quality import BM25, hit_rates, load_specs, load_tasks, unknown_tools
+from truto_stripe_mcp.catalog import Catalog, ToolSpec
 from truto_stripe_mcp.sandbox import TOOLS
-from truto_stripe_mcp.tool_search import search
+from truto_stripe_mcp.search_words import SYNONYMS, VERBS, stem
+from truto_stripe_mcp.tool_search import _index, search
 
 SPECS = Catalog.from_entries(TOOLS).specs
 BY_NAME = {spec.name: spec for spec in SPECS}
+STRIPE = load_specs()
+TASKS, UNRELATED = load_tasks()
+
+
+def spec(name: str, resource: str, method: str, description: str = "") -> ToolSpec:
+    return ToolSpec(name=name, description=description, resource=resource, method=method)
+
+
+# --- search -------------------------------------------------------------------------------------
 
 
 def top(query: str, n: int = 1) -> list[str]:
@@ -87,4 +100,104 @@ def test_search_is_fast_on_a_large_catalog() -> None:
         search(big, query)
         timings.append(time.perf_counter() - start)
     assert min(timings) < 0.005
+    assert sorted(timings)[len(timings) // 2] < 0.005
+
+
+# --- the whole Stripe catalog -------------------------------------------------------------------
+
+
+def test_the_task_set_names_only_real_tools_and_covers_the_billing_areas() -> None:
+    assert len(STRIPE) == 468
+    assert len(TASKS) >= 40
+    assert unknown_tools(TASKS, STRIPE) == []
+    areas = {task.area for task in TASKS}
+    for area in (
+        "customers",
+        "charges",
+        "refunds",
+        "disputes",
+        "payment intents",
+        "subscriptions",
+        "invoices",
+        "invoice items",
+        "prices",
+        "products",
+        "coupons",
+        "promotion codes",
+        "credit notes",
+        "quotes",
+        "tax",
+        "payment links",
+        "checkout",
+        "balance",
+        "payouts",
+        "webhooks",
+        "events",
+    ):
+        assert area in areas
+
+
+def test_the_task_set_is_found_in_the_top_five() -> None:
+    """A quality bar, not a timing one: the tool that does the job is among the first five."""
+    ours = hit_rates(lambda query: [hit.name for hit in search(STRIPE, query, limit=5)], TASKS)
+    baseline = hit_rates(BM25(STRIPE).rank, TASKS)
+    assert ours["top5"] >= 0.9, ours["misses"]
+    assert ours["top5"] > baseline["top5"]
+    assert ours["top1"] > baseline["top1"]
+
+
+@pytest.mark.parametrize("query", UNRELATED)
+def test_nothing_relevant_finds_nothing(query: str) -> None:
+    assert search(STRIPE, query) == []
+
+
+@pytest.mark.parametrize(
+    ("query", "first"),
+    [
+        ("void", "void_a_stripe_invoice"),  # a custom method alone is enough
+        ("look up customer cus_123", "get_single_stripe_customer_by_id"),  # an id means get
+        ("top up my balance", "create_a_stripe_topup"),  # "top up" is one word: topups
+        ("list radar value lists", "list_all_stripe_radar_value_lists"),  # "list" as a noun, with others
+    ],
+)
+def test_words_are_read_as_the_catalog_spells_them(query: str, first: str) -> None:
+    assert [hit.name for hit in search(STRIPE, query, limit=1)] == [first]
+
+
+def test_resource_words_come_from_the_catalog_not_from_a_table() -> None:
+    """The same words find a resource however the catalog spells it, and one no table knows."""
+    for resource in ("invoiceitems", "invoice_items"):
+        tools = [spec(f"create_a_stripe_{resource}", resource, "create"), *SPECS]
+        assert search(tools, "add an invoice item")[0].resource == resource
+    meters = spec("list_all_stripe_billing_meters", "billing_meters", "list", "Returns a list of meters.")
+    assert search([*SPECS, meters], "show the billing meters")[0].name == meters.name
+
+
+def test_synonyms_and_verbs_lead_only_to_words_the_stripe_catalog_has() -> None:
+    """A table entry whose word no resource or method uses would match nothing: none is dead."""
+    resource_words = {stem(word) for tool in STRIPE for word in tool.resource.split("_")}
+    method_words = {tool.method.split("_")[0] for tool in STRIPE}
+    for phrase, (words, _) in SYNONYMS.items():
+        assert set(words.split()) <= resource_words, phrase
+    for phrase, methods in VERBS.items():
+        assert set(methods) <= method_words, phrase
+
+
+def test_the_index_is_built_once_per_catalog_and_results_stay_in_the_selection() -> None:
+    assert _index(STRIPE) is _index(tuple(STRIPE))
+    copies = tuple(dataclasses.replace(tool) for tool in STRIPE)
+    assert _index(copies) is not _index(STRIPE)
+    search(STRIPE, "refund a charge")
+    core = tuple(tool for tool in STRIPE if tool.resource in {"customers", "refunds"})
+    found = search(core, "refund a charge")
+    assert found and {hit.name for hit in found} <= {tool.name for tool in core}
+
+
+def test_search_is_fast_on_the_stripe_catalog() -> None:
+    search(STRIPE, "warm the index")
+    timings = []
+    for task in TASKS[:20]:
+        start = time.perf_counter()
+        search(STRIPE, task.query, limit=8)
+        timings.append(time.perf_counter() - start)
     assert sorted(timings)[len(timings) // 2] < 0.005
