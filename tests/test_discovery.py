@@ -37,7 +37,12 @@ async def test_discovery_lists_little_and_reaches_everything(sandbox: SandboxSer
         assert "create_a_stripe_refund" not in names
 
         refund = data(await client.call_tool("search_tools", {"query": "refund a charge"}))
-        assert refund["results"][0]["name"] == "create_a_stripe_refund"
+        # Stripe's whole API has three tools that refund a charge; the sandbox's catalog the first.
+        assert refund["results"][0]["name"] in {
+            "create_a_stripe_refund",
+            "create_a_stripe_charge_refund",
+            "refund_a_stripe_charge",
+        }
         links = data(await client.call_tool("search_tools", {"query": "checkout link"}))
         assert links["results"][0]["name"] in {
             "create_a_stripe_payment_link",

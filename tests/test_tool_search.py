@@ -32,8 +32,13 @@ def top(query: str, n: int = 1) -> list[str]:
     return [hit.name for hit in search(SPECS, query, limit=n)]
 
 
+# Tools that do the same job: the sandbox's catalog has the first of each, Stripe's whole API all.
+REFUND_A_CHARGE = {"create_a_stripe_refund", "create_a_stripe_charge_refund", "refund_a_stripe_charge"}
+CAPTURE = {"capture_a_stripe_payment_intent", "capture_a_stripe_charge"}
+
+
 def test_refund_a_charge() -> None:
-    assert top("refund a charge") == ["create_a_stripe_refund"]
+    assert top("refund a charge")[0] in REFUND_A_CHARGE
 
 
 def test_checkout_link() -> None:
@@ -51,16 +56,17 @@ def test_cancel_subscription() -> None:
 @pytest.mark.parametrize(
     ("query", "first"),
     [
-        ("find customer by email", "list_all_stripe_customers"),
-        ("chargebacks", "list_all_stripe_disputes"),
-        ("void invoice", "void_a_stripe_invoice"),
-        ("show me my refunds", "list_all_stripe_refunds"),
-        ("capture payment", "capture_a_stripe_payment_intent"),
-        ("create a price for a product", "create_a_stripe_price"),
+        ("find customer by email", {"list_all_stripe_customers"}),
+        ("chargebacks", {"list_all_stripe_disputes"}),
+        ("void invoice", {"void_a_stripe_invoice"}),
+        ("show me my refunds", {"list_all_stripe_refunds"}),
+        ("capture payment", CAPTURE),
+        ("create a price for a product", {"create_a_stripe_price"}),
     ],
 )
-def test_search_puts_the_obvious_tool_first(query: str, first: str) -> None:
-    assert top(query) == [first]
+def test_search_puts_the_obvious_tool_first(query: str, first: set[str]) -> None:
+    for catalog in (SPECS, STRIPE):
+        assert search(catalog, query, limit=1)[0].name in first
 
 
 def test_vat_number_finds_tax_ids() -> None:
@@ -166,8 +172,12 @@ def test_words_are_read_as_the_catalog_spells_them(query: str, first: str) -> No
 
 def test_resource_words_come_from_the_catalog_not_from_a_table() -> None:
     """The same words find a resource however the catalog spells it, and one no table knows."""
+    invoices = [
+        spec("create_a_stripe_invoice", "invoices", "create"),
+        spec("list_all_stripe_items", "items", "list"),
+    ]
     for resource in ("invoiceitems", "invoice_items"):
-        tools = [spec(f"create_a_stripe_{resource}", resource, "create"), *SPECS]
+        tools = [*invoices, spec(f"create_a_stripe_{resource}", resource, "create")]
         assert search(tools, "add an invoice item")[0].resource == resource
     meters = spec("list_all_stripe_billing_meters", "billing_meters", "list", "Returns a list of meters.")
     assert search([*SPECS, meters], "show the billing meters")[0].name == meters.name

@@ -63,7 +63,7 @@ _IMPLIED = 3.0  # "refund the charge": a noun used as the verb means create it
 _TEXT = 0.4  # BM25 over name and description: it weighs in, but never makes a tool a result
 # Small, added to every score: they order what nothing else tells apart (siblings of one
 # resource for a query without a verb): discovery first, destruction last.
-_PRIOR = {"list": 0.5, "create": 0.4, "get": 0.3, "retrieve": 0.3, "update": 0.2, "delete": 0.0}
+_PRIOR = {"list": 1.0, "create": 0.4, "get": 0.3, "retrieve": 0.3, "update": 0.2, "delete": 0.0}
 _CUSTOM_PRIOR = 0.1
 _BM25_K1 = 1.2
 _BM25_B = 0.75
@@ -225,14 +225,14 @@ def _read(raw: list[str], index: _Index, *, names_an_id: bool) -> _Query:
         if size == 1 and (raw[i] in STOP_WORDS or len(raw[i]) < 2):
             i += 1
             continue
+        noun(phrase, 1.0)  # before its synonyms: the word as said comes first in the query's order
+        verb(phrase, 1.0)
         targets, weight = SYNONYMS.get(phrase, ("", 0.0))
         for target in targets.split():
             noun(target, weight)
         parts = {phrase, *stems[i : i + size]}
         for method in (method for part in parts for method in VERBS.get(part, ())):
             verb(method, 0.9)
-        noun(phrase, 1.0)
-        verb(phrase, 1.0)
         words.update(parts)
         unexplained += phrase not in index.known and not phrase.isdigit()
         if i == 0 and phrase in nouns.keys() - index.crud_words and raw[size : size + 1]:
