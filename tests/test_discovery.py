@@ -46,6 +46,9 @@ async def test_discovery_lists_little_and_reaches_everything(sandbox: SandboxSer
             "list_all_stripe_payment_links",
         }
         assert {hit["name"] for hit in links["results"][:2]} >= {"create_a_stripe_payment_link"}
+        nothing = data(await client.call_tool("search_tools", {"query": "weather in Paris"}))
+        assert nothing["results"] == []
+        assert nothing["note"].startswith("No tool matched 'weather in Paris'")
 
         described = data(await client.call_tool("describe_tool", {"name": "create_a_stripe_refund"}))
         assert "charge" in described["inputSchema"]["properties"]

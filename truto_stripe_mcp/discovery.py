@@ -12,7 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from .errors import InvalidArgumentsError, ToolRefusedError, UnknownToolError
 from .local_tools import CallContext, LocalTool
-from .toolsets import Rule, Toolset, search
+from .tool_search import search
+from .toolsets import Rule, Toolset
 
 if TYPE_CHECKING:
     from .runner import CallOutcome, ToolRunner
@@ -28,15 +29,19 @@ async def _search_tools(runner: ToolRunner, arguments: dict[str, Any], ctx: Call
     from .runner import CallOutcome
 
     specs = await runner.selected_tools()
+    query = arguments["query"]
     try:
-        hits = search(specs, arguments["query"], limit=arguments.get("limit", 8))
+        hits = search(specs, query, limit=arguments.get("limit", 8))
     except ValueError as exc:
         raise InvalidArgumentsError("search_tools", [str(exc)]) from None
     results = [{"name": h.name, "method": h.method, "description": h.description} for h in hits]
+    # No results is an answer: search only returns tools about the query, so an agent asked
+    # for something Stripe does not do learns that here instead of from eight unrelated tools.
     note = (
         "Call describe_tool with a name for its input schema, then call_tool with that name and arguments."
         if results
-        else "No tool matched; try other words (a resource such as 'invoice' or an action such as 'refund')."
+        else f"No tool matched {query!r}: no available Stripe tool is about it. If it is a Stripe task, "
+        "try other words (a resource such as 'invoice' or an action such as 'refund')."
     )
     return CallOutcome({"results": results, "note": note})
 
