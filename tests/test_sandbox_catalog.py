@@ -12,6 +12,8 @@ from typing import Any
 import httpx
 import pytest
 
+from tests.stripe_arguments import required_arguments
+from truto_stripe_mcp.client import encode_query
 from truto_stripe_mcp.sandbox import (
     JANE_CHARGE_ID,
     JANE_CUSTOMER_ID,
@@ -47,42 +49,17 @@ def client(server: SandboxServer, sandbox: Sandbox) -> Iterator[httpx.Client]:
         yield c
 
 
-def minimal(schema: Any) -> Any:
-    """The smallest value a schema accepts: enough to call any tool with its required arguments."""
-    if not isinstance(schema, dict):
-        return "x"
-    if schema.get("anyOf"):
-        return minimal(schema["anyOf"][0])
-    if schema.get("enum"):
-        return schema["enum"][0]
-    kind = schema.get("type")
-    if kind == "object":
-        props = schema.get("properties") or {}
-        return {name: minimal(props.get(name)) for name in schema.get("required", [])}
-    if kind == "array":
-        return [minimal(schema.get("items"))]
-    if kind == "integer":
-        return 1
-    if kind == "number":
-        return 1.5
-    if kind == "boolean":
-        return True
-    return "x"
-
-
 def call_tool(
     client: httpx.Client, tool: dict[str, Any], overrides: dict[str, Any] | None = None
 ) -> httpx.Response:
     """One call by the contract's route table, with every required argument filled in."""
     query_props = (tool.get("query_schema") or {}).get("properties") or {}
     body_props = (tool.get("body_schema") or {}).get("properties") or {}
-    args = {name: minimal({**query_props, **body_props}.get(name)) for name in tool["required"]}
+    args = required_arguments({**query_props, **body_props}, tool["required"])
     args.update(overrides or {})
     path_id = str(args.pop("id", "x")) if tool["method"] in ("get", "update", "delete") else None
     query = {k: v for k, v in args.items() if k in query_props}
     body = {k: v for k, v in args.items() if k in body_props or k not in query_props}
-    from truto_stripe_mcp.client import encode_query
-
     params = [*ACCOUNT.items(), *encode_query(query)]
     resource, method = tool["resource"], tool["method"]
     if method == "list":
