@@ -12,7 +12,7 @@ import mcp_types as types
 import pytest
 
 from tests.conftest import runner_for, server_env, spawn_server
-from truto_stripe_mcp.errors import InvalidArgumentsError, ToolRefusedError
+from truto_stripe_mcp.errors import InvalidArgumentsError, ToolRefusedError, UpstreamError
 from truto_stripe_mcp.runner import CallOutcome
 from truto_stripe_mcp.sandbox import Fault, SandboxServer
 from truto_stripe_mcp.shaping import compact_json
@@ -22,7 +22,7 @@ pytestmark = pytest.mark.anyio
 
 def last_proxy_query(sandbox: SandboxServer) -> list[tuple[str, str]]:
     request = [r for r in sandbox.sandbox.requests if r.path.startswith("/proxy/")][-1]
-    return parse_qsl(request.query_string)
+    return parse_qsl(request.query_string, keep_blank_values=True)
 
 
 async def test_results_get_iso_siblings_and_the_off_switch(sandbox: SandboxServer) -> None:
@@ -58,6 +58,58 @@ async def test_iso_and_phrase_time_filters_become_epochs(sandbox: SandboxServer)
         )
         with pytest.raises(InvalidArgumentsError, match="created"):
             await runner.call("list_all_stripe_charges", {"created": "the other day"})
+
+
+async def test_instants_get_one_epoch_and_unsets_pass_through(sandbox: SandboxServer) -> None:
+    """Stripe's schema decides: an instant is one epoch, never a range; ``""`` and ``"now"`` stay."""
+    async with runner_for(sandbox, confirm="none") as runner:
+        invoice = (await runner.call("list_all_stripe_invoices", {"status": "open", "limit": 1})).data[
+            "result"
+        ][0]
+        await runner.call(
+            "preview_a_stripe_credit_note", {"invoice": invoice["id"], "effective_at": "2024-01-01"}
+        )
+        query = last_proxy_query(sandbox)
+        assert ("effective_at", "1704067200") in query
+        assert not any(key.startswith("effective_at[") for key, _ in query), "an instant is not a range"
+        await runner.call(
+            "upcoming_a_stripe_invoice", {"customer": "cus_sandbox_jane", "subscription_cancel_at": ""}
+        )
+        assert ("subscription_cancel_at", "") in last_proxy_query(sandbox), "Stripe's unset passes untouched"
+        with pytest.raises(InvalidArgumentsError, match="subscription_cancel_at` takes one point in time"):
+            await runner.call("upcoming_a_stripe_invoice", {"subscription_cancel_at": "last 7 days"})
+        sub = (await runner.call("list_all_stripe_subscriptions", {"status": "active", "limit": 1})).data
+        sub_id = sub["result"][0]["id"]
+        await runner.call("update_a_stripe_subscription_by_id", {"id": sub_id, "trial_end": "now"})
+        assert sandbox.sandbox.requests[-1].json["trial_end"] == "now"
+        await runner.call(
+            "update_a_stripe_subscription_by_id", {"id": sub_id, "cancel_at": "2030-01-01T00:00:00Z"}
+        )
+        assert sandbox.sandbox.requests[-1].json["cancel_at"] == 1893456000, "body instants are converted too"
+
+
+async def test_a_property_in_both_schemas_is_sent_in_both(sandbox: SandboxServer) -> None:
+    """Truto's own toolset sends a property named by the query and the body schema in both places."""
+    both = {
+        "name": "create_a_stripe_customer",
+        "description": "Creates a customer.",
+        "resource": "customers",
+        "method": "create",
+        "query_schema": {"type": "object", "properties": {"email": {"type": "string"}}},
+        "body_schema": {
+            "type": "object",
+            "properties": {"email": {"type": "string"}, "name": {"type": "string"}},
+        },
+    }
+    sandbox.sandbox.faults.inject(Fault(resource="tools", status=200, body={"result": [both]}, times=None))
+    async with runner_for(sandbox, toolsets="all", confirm="none") as runner:
+        # The sandbox holds Stripe's real schema (email only in the body) and says so; what
+        # matters here is what the server sent.
+        with pytest.raises(UpstreamError, match="unknown parameter: email"):
+            await runner.call("create_a_stripe_customer", {"email": "both@example.com", "name": "Both"})
+    sent = sandbox.sandbox.requests[-1]
+    assert ("email", "both@example.com") in parse_qsl(sent.query_string)
+    assert sent.json == {"email": "both@example.com", "name": "Both"}
 
 
 async def test_fields_keep_only_what_was_asked(sandbox: SandboxServer) -> None:

@@ -20,7 +20,6 @@ from truto_stripe_mcp.timestamps import (
     is_timestamp_field,
     parse_time,
     resolve_range,
-    time_filter_params,
     to_iso,
 )
 
@@ -622,36 +621,6 @@ def test_convert_time_filters_errors(query: dict[str, Any], fragment: str) -> No
     with pytest.raises(TimestampError) as info:
         convert_time_filters(query, TIME_PARAMS)
     assert fragment in str(info.value)
-
-
-def test_time_filter_params() -> None:
-    schema = {
-        "type": "object",
-        "properties": {
-            "created": {
-                "anyOf": [
-                    {"type": "object", "properties": {"gt": {}, "gte": {}, "lt": {}, "lte": {}}},
-                    {"type": "integer"},
-                ]
-            },
-            "due_date": {"type": "integer"},
-            "arrival_date": {"type": "object", "properties": {"gte": {"type": "integer"}}},
-            "current_period_end": {"type": ["integer", "null"]},
-            "ended_at": {"type": "string", "format": "unix-time"},
-            "updated": {"type": "string"},
-            "amount": {"type": "integer"},
-            "limit": {"type": "integer"},
-            "email": {"type": "string"},
-            "starting_after": {"type": "string"},
-        },
-    }
-    expected = {"created", "due_date", "arrival_date", "current_period_end", "ended_at"}
-    assert time_filter_params(schema) == expected
-
-
-@pytest.mark.parametrize("schema", [None, {}, {"properties": None}, {"properties": []}, {"type": "object"}])
-def test_time_filter_params_empty(schema: Any) -> None:
-    assert time_filter_params(schema) == set()
 
 
 # ---------------------------------------------------------------- convert_values

@@ -31,7 +31,7 @@ ENUM_LIMIT = 12
 """Enums with more values than this are listed as their plain type (a loosening)."""
 
 _LINK = re.compile(r"\[([^\]]+)\]\([^)]*\)")
-_SENTENCE_END = re.compile(r"(?<!\be\.g)(?<!\bi\.e)(?<!\betc)(?<!\bvs)(?<=[.!?])\s")
+_SENTENCE_END = re.compile(r"(?<!\be\.g\.)(?<!\bi\.e\.)(?<!\betc\.)(?<!\bvs\.)(?<=[.!?])\s")
 _KEEP_KEYS = frozenset({"type", "enum", "format", "minimum", "maximum", "items", "properties", "required"})
 _PLAIN_TYPES = ("string", "integer", "number", "boolean", "object", "array", "null")
 

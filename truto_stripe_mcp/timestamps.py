@@ -384,38 +384,6 @@ def convert_time_filters(
     return out
 
 
-def time_filter_params(query_schema: Mapping[str, Any] | None) -> set[str]:
-    """Pick the query parameters that filter by time, so their values can be converted.
-
-    A parameter qualifies when its name is a timestamp field and its schema accepts an
-    integer, an object with ``gt``/``gte``/``lt``/``lte`` properties (Stripe's range form),
-    or declares ``format: unix-time``; ``anyOf``/``oneOf``/``allOf`` branches are searched.
-    """
-    properties = query_schema.get("properties") if isinstance(query_schema, Mapping) else None
-    if not isinstance(properties, Mapping):
-        return set()
-    return {
-        name
-        for name, schema in properties.items()
-        if isinstance(name, str) and is_timestamp_field(name) and _accepts_time(schema, 0)
-    }
-
-
-def _accepts_time(schema: Any, depth: int) -> bool:
-    """Whether a (sub)schema admits an epoch integer or a Stripe range object."""
-    if not isinstance(schema, Mapping) or depth > 6:
-        return False
-    types = schema.get("type")
-    type_list = types if isinstance(types, list) else [types]
-    if "integer" in type_list or "number" in type_list or schema.get("format") == "unix-time":
-        return True
-    props = schema.get("properties")
-    if isinstance(props, Mapping) and any(op in props for op in _OPERATORS):
-        return True
-    branches = [b for combo in ("anyOf", "oneOf", "allOf") for b in schema.get(combo) or ()]
-    return any(_accepts_time(branch, depth + 1) for branch in branches)
-
-
 def convert_values(values: list[str | int | float]) -> list[dict[str, Any]]:
     """Convert each value for the ``convert_timestamp`` tool: ``{"input", "epoch", "iso"}``.
 
