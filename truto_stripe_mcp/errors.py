@@ -58,6 +58,8 @@ class UpstreamError(ToolError):
     stripe: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
     note: str = ""
+    missing_scopes: tuple[str, ...] = ()
+    """Scopes Truto's ``truto_error_insight`` says the connection lacks (403 only)."""
 
     def __post_init__(self) -> None:
         Exception.__init__(self, self.status, self.message)
@@ -67,51 +69,58 @@ class UpstreamError(ToolError):
 
     @classmethod
     def from_response(cls, status: int, body: Any, headers: dict[str, str] | None = None) -> UpstreamError:
-        """Build from Truto's error envelope; tolerate bodies that are not one."""
+        """Build from Truto's error envelope; tolerate bodies that are not one.
+
+        A 401 or 403 that Stripe itself sent becomes a :class:`StripeCredentialsError`:
+        the agent must be told to reconnect the account, not to check the Truto token.
+        """
         message = ""
         truto_error = None
         remote = False
         stripe: dict[str, Any] = {}
+        scopes: tuple[str, ...] = ()
         if isinstance(body, dict):
             message = str(body.get("message") or "")
             truto_error = body.get("error") if isinstance(body.get("error"), str) else None
             remote = bool(body.get("truto_is_remote_error"))
-            raw = body.get("raw_response")
-            if isinstance(raw, dict) and isinstance(raw.get("error"), dict):
-                stripe = {
-                    key: raw["error"][key]
-                    for key in ("type", "code", "param", "message", "decline_code")
-                    if raw["error"].get(key) is not None
-                }
+            stripe = _stripe_error(body.get("raw_response"))
+            scopes = _missing_scopes(body) if status == 403 else ()
         elif isinstance(body, str):
             message = body.strip()[:500]
-        return cls(
+        kind = StripeCredentialsError if remote and status in (401, 403) else cls
+        return kind(
             status=status,
             message=message or _REASONS.get(status, "request failed"),
             truto_error=truto_error,
             remote=remote,
             stripe=stripe,
             headers=dict(headers or {}),
+            missing_scopes=scopes,
         )
+
+    def status_label(self) -> str:
+        """``HTTP 400`` plus Stripe's error type/code when it sent them: ``HTTP 400 (card_error/card_declined)``."""
+        kind = "/".join(str(self.stripe[k]) for k in ("type", "code") if k in self.stripe)
+        return f"HTTP {self.status} ({kind})" if kind else f"HTTP {self.status}"
+
+    def said(self) -> str:
+        """What the upstream said: Stripe's own message and the parameter it named, else Truto's message."""
+        text = str(self.stripe.get("message") or self.message) if self.stripe else self.message
+        if "param" in self.stripe:
+            text += f" [param: {self.stripe['param']}]"
+        return text
 
     def agent_message(self) -> str:
         source = "Stripe" if self.remote else "Truto"
-        text = f"{source} returned HTTP {self.status}"
-        if self.stripe:
-            kind = "/".join(str(self.stripe[k]) for k in ("type", "code") if k in self.stripe)
-            if kind:
-                text += f" ({kind})"
-            text += f": {self.stripe.get('message') or self.message}"
-            if "param" in self.stripe:
-                text += f" [param: {self.stripe['param']}]"
-        else:
-            text += f": {self.message}"
-        hint = _HINTS.get(self.status)
+        parts = [_sentence(f"{source} returned {self.status_label()}: {self.said()}")]
+        if self.missing_scopes:
+            parts.append(f"Missing scopes: {', '.join(self.missing_scopes)}.")
+        hint = _hint(self.status, self.remote)
         if hint:
-            text += f" {hint}"
+            parts.append(hint)
         if self.note:
-            text += f" {self.note}"
-        return text
+            parts.append(self.note)
+        return " ".join(parts)
 
     def details(self) -> dict[str, Any]:
         out: dict[str, Any] = {"message": self.agent_message(), "status": self.status}
@@ -121,7 +130,74 @@ class UpstreamError(ToolError):
             out["from_stripe"] = True
         if self.stripe:
             out["stripe_error"] = self.stripe
+        if self.missing_scopes:
+            out["missing_scopes"] = list(self.missing_scopes)
         return out
+
+
+class StripeCredentialsError(UpstreamError):
+    """Stripe rejected the integrated account's connection (a 401/403 with ``truto_is_remote_error``).
+
+    The Truto API token worked (Truto forwarded the call); what failed is the Stripe
+    credential Truto holds for the account, so the fix is to reconnect the account in
+    Truto. Telling the agent to check TRUTO_API_KEY would send a person the wrong way.
+    """
+
+    def agent_message(self) -> str:
+        action = "reconnect this Stripe account in Truto (its owner re-authorises the connection there)"
+        if self.missing_scopes:
+            action += f" and grant the missing scopes {', '.join(self.missing_scopes)}"
+        parts = [
+            f"Stripe rejected this integrated account's credentials: {action}, then retry the call.",
+            _sentence(f"Stripe answered {self.status_label()}: {self.said()}"),
+            "Tell the user: retrying before the account is reconnected fails the same way.",
+            "The Truto API token is fine: TRUTO_API_KEY needs no change.",
+        ]
+        if self.note:
+            parts.append(self.note)
+        return " ".join(parts)
+
+    def details(self) -> dict[str, Any]:
+        return {**super().details(), "reconnect_required": True}
+
+
+def _stripe_error(raw: Any) -> dict[str, Any]:
+    """Stripe's own ``{"error": {...}}`` fields from ``raw_response``, when it is there."""
+    if not (isinstance(raw, dict) and isinstance(raw.get("error"), dict)):
+        return {}
+    error = raw["error"]
+    return {
+        key: error[key]
+        for key in ("type", "code", "param", "message", "decline_code")
+        if error.get(key) is not None
+    }
+
+
+_MAX_SCOPES = 50
+
+
+def _missing_scopes(body: dict[str, Any]) -> tuple[str, ...]:
+    """``truto_error_insight.forbidden_error.value.missing_scopes``: the names, deduplicated, or ()."""
+    node: Any = body
+    for key in ("truto_error_insight", "forbidden_error", "value", "missing_scopes"):
+        node = node.get(key) if isinstance(node, dict) else None
+    if not isinstance(node, list):
+        return ()
+    names = (item.strip() for item in node if isinstance(item, str) and item.strip())
+    return tuple(dict.fromkeys(names))[:_MAX_SCOPES]
+
+
+def _sentence(text: str) -> str:
+    """``text`` ending with a full stop (or its own ``?``/``!``), so the next sentence starts clean."""
+    text = text.rstrip()
+    return text if text.endswith((".", "?", "!")) else text + "."
+
+
+def _hint(status: int, remote: bool) -> str | None:
+    """What the agent can do about a status; Truto's own 401/403/503 mean something else from Stripe."""
+    if not remote and status in _TRUTO_HINTS:
+        return _TRUTO_HINTS[status]
+    return _HINTS.get(status)
 
 
 class TransportError(ToolError):
@@ -143,10 +219,17 @@ _REASONS = {
     504: "gateway timeout",
 }
 
-_HINTS = {
-    401: "Check TRUTO_API_KEY: Truto rejected the API token.",
+_TRUTO_HINTS = {
+    401: "Truto rejected the API token: check TRUTO_API_KEY.",
     403: "The API token is not allowed to use this integrated account.",
+    503: (
+        "Truto reports this integrated account as blocked (it may need re-authentication in Truto). "
+        "The call was not retried: retrying will not help until the account is unblocked."
+    ),
+}
+"""Hints for errors Truto itself produced (no ``truto_is_remote_error``)."""
+
+_HINTS = {
     404: "Check the id: no such object (or no such integrated account).",
     405: "This integrated account refuses writes (Truto sandbox accounts are read-only).",
-    503: "The integrated account is blocked or needs re-authentication in Truto; retrying will not help.",
 }
