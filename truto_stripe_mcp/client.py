@@ -17,7 +17,12 @@ from urllib.parse import quote
 import httpx
 
 from .catalog import Catalog, ToolSpec, extract_tools
-from .errors import InvalidArgumentsError, TransportError, UpstreamError
+from .errors import (
+    InvalidArgumentsError,
+    TransportError,
+    UnexpectedBodyError,
+    UpstreamError,
+)
 from .redaction import redact_url
 
 logger = logging.getLogger(__name__)
@@ -132,6 +137,10 @@ class ProxyResponse:
     headers: dict[str, str]
     body: Any
     replayed: bool = field(default=False)
+    is_json: bool = True
+    """False for an empty body or one that does not parse as JSON (``body`` then holds the text)."""
+    size: int = 0
+    """Bytes of body received."""
 
     @property
     def ok(self) -> bool:
@@ -144,6 +153,29 @@ class ProxyResponse:
     def raise_for_error(self) -> None:
         if not self.ok:
             raise UpstreamError.from_response(self.status, self.body, self.headers)
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as the JSON object every Proxy API call returns (a list envelope or a Stripe
+        object), or an :class:`UnexpectedBodyError` saying what came back instead."""
+        if self.is_json and isinstance(self.body, dict):
+            return self.body
+        raise self._unexpected("a JSON object")
+
+    def json_value(self) -> Any:
+        """The body as any JSON value (the tools endpoint may answer with a bare array)."""
+        if self.is_json:
+            return self.body
+        raise self._unexpected("JSON")
+
+    def _unexpected(self, expected: str) -> UnexpectedBodyError:
+        return UnexpectedBodyError.for_body(
+            status=self.status,
+            content_type=self.headers.get("content-type", ""),
+            size=self.size,
+            body=self.body,
+            is_json=self.is_json,
+            expected=expected,
+        )
 
 
 class TrutoClient:
@@ -211,16 +243,14 @@ class TrutoClient:
             raise TransportError(
                 f"Could not reach Truto at {redact_url(self.base_url)}: {type(exc).__name__}."
             ) from exc
-        parsed: Any
-        try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = raw.decode("utf-8", "replace")
+        body, is_json = _parse_body(raw)
         return ProxyResponse(
             status=response.status_code,
             headers={key.lower(): value for key, value in response.headers.items()},
-            body=parsed,
+            body=body,
             replayed=response.headers.get("idempotent-replayed", "").lower() == "true",
+            is_json=is_json,
+            size=len(raw),
         )
 
     async def send(self, request: ProxyRequest) -> ProxyResponse:
@@ -260,10 +290,24 @@ class TrutoClient:
                 ProxyRequest(tool="tools/list", http_method="GET", path=path, query=tuple(query))
             )
             response.raise_for_error()
-            page, cursor = extract_tools(response.body)
+            page, cursor = extract_tools(response.json_value())
             entries.extend(page)
             if not cursor:
                 break
         else:
             logger.warning("tool catalog had more than %d pages; using the first ones", _MAX_CATALOG_PAGES)
         return Catalog.from_entries(entries)
+
+
+def _parse_body(raw: bytes) -> tuple[Any, bool]:
+    """``(value, True)`` for a JSON body; ``(text, False)`` when it is not JSON; ``(None, False)`` when empty.
+
+    Error bodies that are not JSON still reach :meth:`UpstreamError.from_response` as text; a 2xx
+    that is not JSON is refused where its value is used (:meth:`ProxyResponse.json_object`).
+    """
+    if not raw:
+        return None, False
+    try:
+        return json.loads(raw), True
+    except ValueError:
+        return raw.decode("utf-8", "replace"), False

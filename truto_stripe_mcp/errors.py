@@ -7,8 +7,11 @@ sentence it reads; it never contains the API key.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
+
+from .redaction import redact
 
 
 class ToolError(Exception):
@@ -202,6 +205,94 @@ def _hint(status: int, remote: bool) -> str | None:
 
 class TransportError(ToolError):
     """The request never got an HTTP answer (connection refused, timeout, reset)."""
+
+
+class UnusableResponseError(ToolError):
+    """Truto answered, but with nothing this server can hand on as Stripe's answer.
+
+    Never retried here: a read could be, but a write may already have been carried out, and
+    whether to repeat it is the caller's decision. The runner adds, for writes, how to repeat
+    it safely (:meth:`after_write`); reads get the subclass's ``read_advice``.
+    """
+
+    read_advice = ""
+
+    def __init__(self, summary: str, **facts: Any) -> None:
+        super().__init__(summary)
+        self.summary = summary
+        self.facts = facts
+        self.write_advice = ""
+
+    def after_write(self, advice: str) -> None:
+        """Say that the write may have happened and how to repeat it without doing it twice."""
+        self.write_advice = advice
+
+    def agent_message(self) -> str:
+        advice = self.write_advice or self.read_advice
+        return f"{self.summary} {advice}".rstrip()
+
+    def details(self) -> dict[str, Any]:
+        facts = {key: value for key, value in self.facts.items() if value is not None}
+        return {
+            "message": self.agent_message(),
+            **facts,
+            "may_have_been_carried_out": bool(self.write_advice),
+        }
+
+
+class UnexpectedBodyError(UnusableResponseError):
+    """A 2xx whose body is not JSON (a proxy's HTML page, a cut-off body, nothing at all), or is
+    JSON of the wrong shape (a bare string where Stripe returns an object). Passing it on as a
+    success would tell the agent the call worked when nobody knows what happened."""
+
+    read_advice = (
+        "This was a read, so nothing changed. Retrying may work; if this keeps happening, something "
+        "between this server and Truto (a proxy, or a wrong TRUTO_BASE_URL) is answering instead of Truto."
+    )
+
+    @classmethod
+    def for_body(
+        cls, *, status: int, content_type: str, size: int, body: Any, is_json: bool, expected: str
+    ) -> UnexpectedBodyError:
+        """Describe what came back: its kind, content type, size and first characters (redacted)."""
+        if size == 0:
+            what, text = "an empty body", ""
+        elif not is_json:
+            what, text = "a body that is not JSON", str(body)
+        else:
+            what, text = f"a JSON {json_kind(body)}", json.dumps(body, ensure_ascii=False)
+        preview = body_preview(text)
+        shown = f", beginning {json.dumps(preview, ensure_ascii=False)}" if preview else ""
+        summary = (
+            f"Truto answered HTTP {status} with {what} where {expected} was expected "
+            f"({content_type or 'no Content-Type'}, {size} bytes{shown}), so it is not Stripe's answer."
+        )
+        return cls(summary, status=status, content_type=content_type or None, bytes=size, preview=preview)
+
+
+PREVIEW_CHARS = 100
+
+
+def body_preview(text: str, limit: int = PREVIEW_CHARS) -> str:
+    """The first ``limit`` characters of an upstream body for an error message: whitespace runs
+    collapsed (HTML is mostly indentation) and every configured secret masked, since an upstream
+    page may echo the request's credentials."""
+    head = " ".join(text[: limit * 40].split())
+    masked = redact(head)
+    return masked if len(masked) <= limit else masked[:limit] + "…"
+
+
+def json_kind(value: Any) -> str:
+    """JSON's name for a parsed value's type: ``string``, ``number``, ``array`` ..."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "boolean"
+    if isinstance(value, int | float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    return "array" if isinstance(value, list) else "object"
 
 
 _REASONS = {

@@ -308,6 +308,8 @@ class Sandbox:
             await anyio.sleep(fault.delay)
         if fault.status is None:
             return await self._send(send, record, self._dispatch(route, record), extra)
+        if fault.after_commit:
+            self._dispatch(route, record)  # the write happens; its answer is replaced below
         if fault.body is not None:
             body = fault.body
         elif fault.remote:
@@ -319,7 +321,8 @@ class Sandbox:
         headers = dict(fault.headers)
         if fault.retry_after_in is not None:
             headers["retry-after"] = http_date_in(fault.retry_after_in)
-        await self._send(send, record, Reply(fault.status, dumps(body), headers), extra)
+        raw = fault.raw_body.encode() if fault.raw_body is not None else dumps(body)
+        await self._send(send, record, Reply(fault.status, raw, headers), extra)
 
     async def _send(
         self, send: Send, record: RecordedRequest, reply: Reply, extra: dict[str, str], truncate: bool = False

@@ -62,9 +62,11 @@ def dumps(body: Any) -> bytes:
 
 
 def _raw_headers(body: bytes, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    raw = [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(body)).encode())]
-    raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
-    return raw
+    """JSON's content type unless ``headers`` name another, and the body's length."""
+    given = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw = [] if any(name == b"content-type" for name, _ in given) else [(b"content-type", JSON_TYPE.encode())]
+    raw.append((b"content-length", str(len(body)).encode()))
+    return raw + given
 
 
 async def send_bytes(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
