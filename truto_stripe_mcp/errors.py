@@ -270,6 +270,32 @@ class UnexpectedBodyError(UnusableResponseError):
         return cls(summary, status=status, content_type=content_type or None, bytes=size, preview=preview)
 
 
+class ResponseTooLargeError(UnusableResponseError):
+    """An upstream body past ``max_response_bytes``: refused by its Content-Length before reading,
+    or as soon as more than the cap has arrived, so memory never holds more than the cap."""
+
+    @classmethod
+    def over_cap(
+        cls, *, status: int, cap: int, content_length: int | None, content_type: str
+    ) -> ResponseTooLargeError:
+        if content_length is not None:
+            how = f"its Content-Length is {content_length} bytes, so none of it was read"
+        else:
+            how = "more than that arrived, so reading stopped there and the connection was closed"
+        summary = (
+            f"Truto's answer (HTTP {status}) is larger than the {format_bytes(cap)} this server accepts: "
+            f"{how}. Ask for less: a smaller `limit`, `fields` to keep only the fields you need, narrower "
+            "filters or fewer `expand` entries. The server's operator can raise TRUTO_MCP_MAX_RESPONSE_BYTES."
+        )
+        return cls(
+            summary,
+            status=status,
+            max_response_bytes=cap,
+            content_length=content_length,
+            content_type=content_type or None,
+        )
+
+
 PREVIEW_CHARS = 100
 
 
@@ -293,6 +319,14 @@ def json_kind(value: Any) -> str:
     if isinstance(value, str):
         return "string"
     return "array" if isinstance(value, list) else "object"
+
+
+def format_bytes(count: int) -> str:
+    """``33554432`` -> ``32 MiB (33554432 bytes)``; small counts stay in bytes."""
+    if count < 1 << 20:
+        return f"{count} bytes"
+    mib = f"{count / (1 << 20):.1f}".removesuffix(".0")
+    return f"{mib} MiB ({count} bytes)"
 
 
 _REASONS = {

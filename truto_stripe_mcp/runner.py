@@ -390,6 +390,7 @@ async def open_runner(settings: Settings) -> AsyncIterator[ToolRunner]:
         integrated_account_id=account_id,
         timeout=settings.timeout,
         transport=transport,
+        max_response_bytes=settings.max_response_bytes,
     )
     async with client:
         yield ToolRunner(settings, client)
