@@ -141,9 +141,20 @@ async def test_a_tools_endpoint_answering_html_is_an_error(sandbox: SandboxServe
         (None, "`result` as a JSON null"),
     ],
 )
-async def test_auto_paginate_never_counts_a_string_as_items(
-    sandbox: SandboxServer, result: Any, said: str
+@pytest.mark.parametrize(
+    ("tool", "arguments"),
+    [
+        ("auto_paginate", {"tool": LIST_CUSTOMERS}),
+        ("auto_paginate", {"tool": LIST_CUSTOMERS, "arguments": {"fields": "id,email"}}),
+        (LIST_CUSTOMERS, {"fields": "id,email"}),
+    ],
+    ids=["auto_paginate", "auto_paginate-with-fields", "list-call-with-fields"],
+)
+async def test_a_list_page_whose_result_is_not_a_list_is_an_error(
+    sandbox: SandboxServer, result: Any, said: str, tool: str, arguments: dict[str, Any]
 ) -> None:
+    """auto_paginate never counts a string's characters (or an object's keys) as items, and a
+    plain list call does not pass such a page on as a success; `fields` cannot hide it."""
     async with runner_for(sandbox) as runner:
         await runner.selected_tools()
         sandbox.sandbox.faults.inject(
@@ -155,7 +166,7 @@ async def test_auto_paginate_never_counts_a_string_as_items(
             )
         )
         with pytest.raises(UnexpectedBodyError) as caught:
-            await runner.call("auto_paginate", {"tool": LIST_CUSTOMERS})
+            await runner.call(tool, arguments)
     text = caught.value.agent_message()
     assert said in text and "instead of a list of items" in text
     assert caught.value.details()["page_keys"] == ["next_cursor", "result"]

@@ -33,6 +33,7 @@ from .errors import (
 )
 from .idempotency import IdempotencyKeys, KeyChoice, canonical_arguments
 from .local_tools import LOCAL_TOOLS, CallContext, LocalTool, ProgressListener
+from .pagination import page_items_of
 from .ratelimit import RetryPolicy
 from .redaction import register_secret
 from .retry import RateLimitGovernor, RetryingSender, WaitListener
@@ -265,6 +266,8 @@ class ToolRunner:
         try:
             response = await self.sender.send(request, on_wait=on_wait)
             data: Any = response.json_object()
+            if spec.method == "list":
+                page_items_of(data)  # checked before `fields` shaping could drop a bad `result`
         except UnusableResponseError as exc:
             if choice is not None:
                 exc.after_write(self.keys.repeat_advice(spec.name, choice))
