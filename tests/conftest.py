@@ -123,7 +123,10 @@ async def runner_for(sandbox: SandboxServer, **settings: Any) -> AsyncIterator[T
         api_key=SECRET_KEY, integrated_account_id=ACCOUNT_ID, base_url=sandbox.url, **settings
     )
     async with TrutoClient(
-        base_url=sandbox.url, api_key=SECRET_KEY, integrated_account_id=ACCOUNT_ID
+        base_url=sandbox.url,
+        api_key=SECRET_KEY,
+        integrated_account_id=ACCOUNT_ID,
+        max_response_bytes=config.max_response_bytes,
     ) as client:
         yield ToolRunner(config, client)
 

@@ -101,12 +101,24 @@ async def test_transient_statuses_are_retried_with_backoff(status: int) -> None:
     assert clock.slept == [0.5, 1.0]  # full jitter with rand=0.5: 0.5 * 1, 0.5 * 2
 
 
-async def test_remote_500_from_stripe_is_not_retried() -> None:
+@pytest.mark.parametrize("status", [500, 503, 520])
+async def test_a_5xx_from_stripe_is_retried_with_backoff_and_the_same_key(status: int) -> None:
     clock = FakeClock()
-    script = Script([response(500, body={"statusCode": 500, "truto_is_remote_error": True, "message": "x"})])
-    with pytest.raises(UpstreamError):
-        await sender(script, clock).send(GET)
-    assert len(script.sent) == 1
+    failing = response(status, body={"statusCode": status, "truto_is_remote_error": True, "message": "x"})
+    script = Script([failing, failing, response(200)])
+    result = await sender(script, clock, base_backoff=1.0, max_backoff=8.0).send(POST)
+    assert result.ok
+    assert [r.idempotency_key for r in script.sent] == ["k1", "k1", "k1"]
+    assert clock.slept == [0.5, 1.0]
+
+
+async def test_a_failing_stripe_stops_at_max_attempts() -> None:
+    clock = FakeClock()
+    failing = response(500, body={"statusCode": 500, "truto_is_remote_error": True, "message": "x"})
+    script = Script([failing] * 3)
+    with pytest.raises(UpstreamError, match="HTTP 500 from Stripe: gave up after 3 attempts") as caught:
+        await sender(script, clock, max_attempts=3).send(GET)
+    assert caught.value.remote and len(script.sent) == 3
 
 
 async def test_transport_errors_are_retried_and_keep_the_idempotency_key() -> None:

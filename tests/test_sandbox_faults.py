@@ -193,6 +193,61 @@ def test_in_process_drop_is_a_transport_error() -> None:
     assert app.state.sandbox.store.count("customers", email="asgi@example.com") == 1
 
 
+def test_raw_body_fault_sends_bytes_with_its_own_content_type(client: httpx.Client, sandbox: Sandbox) -> None:
+    page = "<html><body>proxy says hi</body></html>"
+    sandbox.faults.inject(
+        Fault(resource="customers", status=200, raw_body=page, headers={"content-type": "text/html"})
+    )
+    sandbox.faults.inject(Fault(resource="customers", status=200, raw_body=""))
+    html = customers(client)
+    assert html.status_code == 200 and html.text == page
+    assert html.headers.get_list("content-type") == ["text/html"]
+    empty = customers(client)
+    assert empty.content == b"" and empty.headers["content-length"] == "0"
+
+
+def test_stream_fault_is_chunked_or_cut_short_of_its_declared_length(
+    client: httpx.Client, sandbox: Sandbox
+) -> None:
+    sandbox.faults.inject(Fault(resource="customers", status=200, stream_bytes=200_000))
+    streamed = customers(client)
+    assert len(streamed.content) == 200_000 and "content-length" not in streamed.headers
+    assert streamed.headers["transfer-encoding"] == "chunked"
+    sandbox.faults.inject(
+        Fault(resource="customers", status=200, stream_bytes=10, headers={"content-length": "1000"})
+    )
+    with pytest.raises(httpx.RemoteProtocolError):
+        customers(client)
+
+
+def test_after_commit_fault_writes_then_answers_with_the_fault(
+    client: httpx.Client, sandbox: Sandbox
+) -> None:
+    sandbox.faults.inject(
+        Fault(method="POST", resource="customers", status=200, raw_body="<html/>", after_commit=True)
+    )
+    answered = create_customer(client, "kept@example.com", headers={"Idempotency-Key": "ac-1"})
+    assert answered.text == "<html/>"
+    assert sandbox.store.count("customers", email="kept@example.com") == 1
+    replay = create_customer(client, "kept@example.com", headers={"Idempotency-Key": "ac-1"})
+    assert replay.json()["email"] == "kept@example.com" and replay.headers["idempotent-replayed"] == "true"
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        {"raw_body": "x", "delay": 0.1},
+        {"stream_bytes": 5, "drop_before_commit": True},
+        {"after_commit": True, "delay": 0.1},
+        {"status": 200, "raw_body": "x", "stream_bytes": 5},
+        {"status": 200, "stream_bytes": -1},
+    ],
+)
+def test_body_faults_need_a_status_and_one_body(spec: dict[str, Any]) -> None:
+    with pytest.raises(ValueError):
+        Fault.from_dict(spec)
+
+
 def test_fault_needs_an_effect() -> None:
     with pytest.raises(ValueError):
         Fault(resource="customers")

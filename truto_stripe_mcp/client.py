@@ -3,6 +3,8 @@
 It knows the contract (``../shared/truto-api.md``): bearer auth, the tools endpoint, the
 Proxy API routes per method, bracket-encoded query strings and single-segment ids. It
 does not retry: that is the job of the retry layer above it, which sees every response.
+Bodies are streamed in and refused past ``max_response_bytes``, so one huge answer cannot
+take the process's memory.
 """
 
 from __future__ import annotations
@@ -17,7 +19,14 @@ from urllib.parse import quote
 import httpx
 
 from .catalog import Catalog, ToolSpec, extract_tools
-from .errors import InvalidArgumentsError, TransportError, UpstreamError
+from .config import DEFAULT_MAX_RESPONSE_BYTES
+from .errors import (
+    InvalidArgumentsError,
+    ResponseTooLargeError,
+    TransportError,
+    UnexpectedBodyError,
+    UpstreamError,
+)
 from .redaction import redact_url
 
 logger = logging.getLogger(__name__)
@@ -137,6 +146,10 @@ class ProxyResponse:
     headers: dict[str, str]
     body: Any
     replayed: bool = field(default=False)
+    is_json: bool = True
+    """False for an empty body or one that does not parse as JSON (``body`` then holds the text)."""
+    size: int = 0
+    """Bytes of body received."""
 
     @property
     def ok(self) -> bool:
@@ -149,6 +162,29 @@ class ProxyResponse:
     def raise_for_error(self) -> None:
         if not self.ok:
             raise UpstreamError.from_response(self.status, self.body, self.headers)
+
+    def json_object(self) -> dict[str, Any]:
+        """The body as the JSON object every Proxy API call returns (a list envelope or a Stripe
+        object), or an :class:`UnexpectedBodyError` saying what came back instead."""
+        if self.is_json and isinstance(self.body, dict):
+            return self.body
+        raise self._unexpected("a JSON object")
+
+    def json_value(self) -> Any:
+        """The body as any JSON value (the tools endpoint may answer with a bare array)."""
+        if self.is_json:
+            return self.body
+        raise self._unexpected("JSON")
+
+    def _unexpected(self, expected: str) -> UnexpectedBodyError:
+        return UnexpectedBodyError.for_body(
+            status=self.status,
+            content_type=self.headers.get("content-type", ""),
+            size=self.size,
+            body=self.body,
+            is_json=self.is_json,
+            expected=expected,
+        )
 
 
 class TrutoClient:
@@ -166,8 +202,10 @@ class TrutoClient:
         integrated_account_id: str,
         timeout: float = 30.0,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES,
     ) -> None:
         self.integrated_account_id = integrated_account_id
+        self.max_response_bytes = max_response_bytes
         self.base_url = base_url.rstrip("/")
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
@@ -206,26 +244,51 @@ class TrutoClient:
             content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
             send_headers["Content-Type"] = "application/json"
         try:
-            response = await self._http.request(
+            outgoing = self._http.build_request(
                 http_method, path, params=query, content=content, headers=send_headers
             )
-            raw = await response.aread()
+            response = await self._http.send(outgoing, stream=True)
+            try:
+                raw = await self._read_body(response)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             raise TransportError(f"Truto did not answer in time ({type(exc).__name__}).") from exc
         except httpx.TransportError as exc:
             raise TransportError(
                 f"Could not reach Truto at {redact_url(self.base_url)}: {type(exc).__name__}."
             ) from exc
-        parsed: Any
-        try:
-            parsed = json.loads(raw) if raw else None
-        except ValueError:
-            parsed = raw.decode("utf-8", "replace")
+        body, is_json = _parse_body(raw)
         return ProxyResponse(
             status=response.status_code,
             headers={key.lower(): value for key, value in response.headers.items()},
-            body=parsed,
+            body=body,
             replayed=response.headers.get("idempotent-replayed", "").lower() == "true",
+            is_json=is_json,
+            size=len(raw),
+        )
+
+    async def _read_body(self, response: httpx.Response) -> bytearray:
+        """The body, refused past ``max_response_bytes``: by a Content-Length over the cap before
+        any of it is read, else as soon as the bytes read would pass the cap, so no more than the
+        cap is ever held. Closing the unread response drops its connection."""
+        cap = self.max_response_bytes
+        declared = _content_length(response.headers)
+        if declared is not None and declared > cap:
+            raise self._too_large(response, declared)
+        body = bytearray()
+        async for chunk in response.aiter_bytes():
+            if len(body) + len(chunk) > cap:
+                raise self._too_large(response, None)
+            body += chunk
+        return body
+
+    def _too_large(self, response: httpx.Response, declared: int | None) -> ResponseTooLargeError:
+        return ResponseTooLargeError.over_cap(
+            status=response.status_code,
+            cap=self.max_response_bytes,
+            content_length=declared,
+            content_type=response.headers.get("content-type", ""),
         )
 
     async def send(self, request: ProxyRequest) -> ProxyResponse:
@@ -265,10 +328,30 @@ class TrutoClient:
                 ProxyRequest(tool="tools/list", http_method="GET", path=path, query=tuple(query))
             )
             response.raise_for_error()
-            page, cursor = extract_tools(response.body)
+            page, cursor = extract_tools(response.json_value())
             entries.extend(page)
             if not cursor:
                 break
         else:
             logger.warning("tool catalog had more than %d pages; using the first ones", _MAX_CATALOG_PAGES)
         return Catalog.from_entries(entries)
+
+
+def _content_length(headers: httpx.Headers) -> int | None:
+    """The declared body size in bytes, or None when absent or unreadable (then the stream decides)."""
+    value = headers.get("content-length", "").strip()
+    return int(value) if value.isascii() and value.isdigit() else None
+
+
+def _parse_body(raw: bytearray) -> tuple[Any, bool]:
+    """``(value, True)`` for a JSON body; ``(text, False)`` when it is not JSON; ``(None, False)`` when empty.
+
+    Error bodies that are not JSON still reach :meth:`UpstreamError.from_response` as text; a 2xx
+    that is not JSON is refused where its value is used (:meth:`ProxyResponse.json_object`).
+    """
+    if not raw:
+        return None, False
+    try:
+        return json.loads(raw), True
+    except ValueError:
+        return raw.decode("utf-8", "replace"), False

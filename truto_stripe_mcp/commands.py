@@ -12,7 +12,7 @@ from typing import Any
 
 from .config import Settings
 from .confirmation import ConfirmationRequired
-from .errors import ToolError, TransportError, UpstreamError
+from .errors import StripeCredentialsError, ToolError, TransportError, UpstreamError
 from .redaction import redact, redact_url
 from .runner import open_runner
 from .server import to_mcp_tool
@@ -100,6 +100,8 @@ async def doctor(settings: Settings) -> int:
             catalog = await runner.catalog_cache.get(refresh=True)
         except TransportError as exc:
             report(False, f"cannot reach Truto: {exc.agent_message()} Check TRUTO_BASE_URL and your network.")
+        except StripeCredentialsError as exc:
+            report(False, _reconnect_advice(exc))
         except UpstreamError as exc:
             if exc.status == 401:
                 report(False, "Truto rejected the API key (401). Create a new token in the Truto dashboard.")
@@ -120,3 +122,13 @@ async def doctor(settings: Settings) -> int:
                 _out("       Loosen --methods/--tags/--tools, or check --exclude-tools.")
     _out("all checks passed" if ok else "some checks failed")
     return 0 if ok else 1
+
+
+def _reconnect_advice(exc: StripeCredentialsError) -> str:
+    """Stripe (not Truto) refused the account: the token is fine, the connection needs re-authorising."""
+    scopes = f", granting the missing scopes {', '.join(exc.missing_scopes)}" if exc.missing_scopes else ""
+    return (
+        f"Truto accepted the API key, but Stripe rejected this integrated account's credentials "
+        f"({exc.status}: {exc.said().rstrip('.')}). Reconnect the Stripe account in Truto{scopes}; "
+        "TRUTO_API_KEY needs no change."
+    )

@@ -13,6 +13,9 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_BASE_URL = "https://api.truto.one"
+DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+"""Largest upstream body read (32 MiB): far above any Stripe page Truto returns (100 objects),
+low enough that a runaway answer cannot take the process's memory."""
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 """A list given as ``a,b,c`` in the environment or on the command line."""
@@ -50,6 +53,9 @@ class Settings(BaseSettings):
     catalog_ttl: float = Field(300.0, ge=0, validation_alias="TRUTO_MCP_CATALOG_TTL")
     timeout: float = Field(30.0, gt=0, validation_alias="TRUTO_MCP_TIMEOUT")
     max_argument_bytes: int = Field(1_000_000, gt=0, validation_alias="TRUTO_MCP_MAX_ARGUMENT_BYTES")
+    max_response_bytes: int = Field(
+        DEFAULT_MAX_RESPONSE_BYTES, gt=0, validation_alias="TRUTO_MCP_MAX_RESPONSE_BYTES"
+    )
     log_level: str = Field("INFO", validation_alias="TRUTO_MCP_LOG_LEVEL")
 
     # Shaping results for agents.

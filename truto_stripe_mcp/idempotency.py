@@ -70,6 +70,21 @@ class IdempotencyKeys:
                 self._seen.popitem(last=False)
         return KeyChoice(key=key, reused=False, first_used_at=now)
 
+    def repeat_advice(self, tool: str, choice: KeyChoice) -> str:
+        """For a write whose answer was unusable: it may have happened, and how to repeat it
+        without doing it twice (the same Idempotency-Key makes Stripe return its first result)."""
+        head = f"The {tool} request may have been carried out."
+        tail = "so Stripe returns the first result instead of doing it twice."
+        if choice.explicit:
+            return f"{head} Repeating the identical call, with the same `idempotency_key`, is safe: {tail}"
+        left = self.window - (self._clock() - choice.first_used_at)
+        if left >= 1:
+            return (
+                f"{head} Repeating the identical call within {int(left)} s is safe: it reuses the same "
+                f"Idempotency-Key, {tail}"
+            )
+        return f'{head} Repeating it with `idempotency_key` set to "{choice.key}" is safe: {tail}'
+
     def _expire(self, now: float) -> None:
         while self._seen:
             fingerprint, (_, first) = next(iter(self._seen.items()))

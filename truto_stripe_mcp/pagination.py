@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from .errors import UnexpectedBodyError, body_preview, json_kind
 from .shaping import compact_json
 
 MAX_PAGE_SIZE = 100
@@ -109,7 +110,7 @@ async def walk(
         page_arguments = {**base, "limit": want, **({"next_cursor": cursor} if cursor else {})}
         page = await fetch(page_arguments)
         pages += 1
-        page_items = list(page.get("result") or [])
+        page_items = page_items_of(page)
         next_cursor = page.get("next_cursor") or None
         text = _encode_items(page_items)
         whole = len(text) + 1 if page_items else 0
@@ -121,7 +122,7 @@ async def walk(
                 return Walk(items, False, cursor, pages, "budget", tuple(encoded))
             again = await fetch({**page_arguments, "limit": fitting})
             pages += 1
-            kept = list(again.get("result") or [])[:fitting]
+            kept = page_items_of(again)[:fitting]
             items.extend(kept)
             encoded.append(_encode_items(kept))
             return Walk(items, False, again.get("next_cursor") or None, pages, "budget", tuple(encoded))
@@ -135,6 +136,27 @@ async def walk(
             return Walk(items, True, None, pages, None, tuple(encoded))
         if len(items) >= max_items:
             return Walk(items, False, cursor, pages, "max_items", tuple(encoded))
+
+
+def page_items_of(page: Mapping[str, Any]) -> list[Any]:
+    """The items of one list page: its ``result``, which must be a list.
+
+    ``list()`` of anything else would count a string's characters or an object's keys as
+    items and report a wrong list as complete, so any other ``result`` is an error.
+    """
+    items = page.get("result")
+    if isinstance(items, list):
+        return items
+    if "result" not in page:
+        found = "no `result`"
+    else:
+        shown = body_preview(compact_json(items))
+        found = f"`result` as a JSON {json_kind(items)} ({shown})"
+    raise UnexpectedBodyError(
+        f"A page of the list came back with {found} instead of a list of items, so the walk stopped "
+        "and counted nothing from it.",
+        page_keys=sorted(str(key) for key in page)[:20],
+    )
 
 
 def _items_within(items: list[Any], room: int) -> int:

@@ -189,9 +189,10 @@ def parse_rate_limit_headers(headers: Mapping[str, str] | None, now: float) -> R
 def classify(status: int | None, *, remote_error: bool = False, transport_error: bool = False) -> Kind:
     """Map a Truto response to what we should do about it (rules from truto-api.md, "Errors").
 
-    No status (connect error, read timeout, reset) is transient. 503 is never retried: Truto uses it
-    for a blocked integrated account. A 5xx Stripe itself produced (``remote_error``) is fatal except
-    502/504, which are gateway failures worth another try.
+    No status (connect error, read timeout, reset) is transient. Every 5xx is transient (Stripe
+    failing, a gateway, Truto itself) except a 503 without ``remote_error``: Truto uses that for a
+    blocked integrated account, which no retry fixes. A 503 Stripe sent is Stripe failing, and
+    retried like any other. 4xx other than 408 and 429 are fatal.
     """
     if transport_error or status is None:
         return "transient"
@@ -199,10 +200,10 @@ def classify(status: int | None, *, remote_error: bool = False, transport_error:
         return "ok"
     if status == 429:
         return "rate_limited"
-    if status in (408, 502, 504):
+    if status == 408:
         return "transient"
-    if 500 <= status < 600 and status != 503 and not remote_error:
-        return "transient"
+    if 500 <= status < 600:
+        return "fatal" if status == 503 and not remote_error else "transient"
     return "fatal"
 
 
@@ -249,7 +250,7 @@ def _reason(kind: Kind, status: int | None, remote_error: bool, transport_error:
         return f"rate limited by {'Stripe' if remote_error else 'Truto'} (429)"
     if status == 408:
         return "request timeout (HTTP 408)"
-    if status == 503:
+    if status == 503 and not remote_error:
         return "integrated account blocked (HTTP 503)"
     if status >= 500:
         return f"HTTP {status} from {source}"

@@ -24,9 +24,16 @@ from .client import ProxyRequest, TrutoClient
 from .config import Settings
 from .confirmation import ApprovalGate, ConfirmationTokens
 from .discovery import DESCRIBE_TOOL, ESSENTIALS, META_TOOLS
-from .errors import InvalidArgumentsError, ToolError, ToolRefusedError, UnknownToolError
+from .errors import (
+    InvalidArgumentsError,
+    ToolError,
+    ToolRefusedError,
+    UnknownToolError,
+    UnusableResponseError,
+)
 from .idempotency import IdempotencyKeys, KeyChoice, canonical_arguments
 from .local_tools import LOCAL_TOOLS, CallContext, LocalTool, ProgressListener
+from .pagination import page_items_of
 from .ratelimit import RetryPolicy
 from .redaction import register_secret
 from .retry import RateLimitGovernor, RetryingSender, WaitListener
@@ -257,8 +264,15 @@ class ToolRunner:
             choice = self.keys.choose(spec.name, checked, explicit_key)
             request = replace(request, idempotency_key=choice.key)
         logger.info("%s: %s %s", spec.name, request.http_method, request.path)
-        response = await self.sender.send(request, on_wait=on_wait)
-        data: Any = response.body if isinstance(response.body, dict) else {"result": response.body}
+        try:
+            response = await self.sender.send(request, on_wait=on_wait)
+            data: Any = response.json_object()
+            if spec.method == "list":
+                page_items_of(data)  # checked before `fields` shaping could drop a bad `result`
+        except UnusableResponseError as exc:
+            if choice is not None:
+                exc.after_write(self.keys.repeat_advice(spec.name, choice))
+            raise
         notes: list[str] = []
         if choice is not None and (choice.reused or response.replayed):
             notes.append(_replay_note(spec.name, choice, response.replayed))
@@ -373,6 +387,7 @@ async def open_runner(settings: Settings) -> AsyncIterator[ToolRunner]:
         integrated_account_id=account_id,
         timeout=settings.timeout,
         transport=transport,
+        max_response_bytes=settings.max_response_bytes,
     )
     async with client:
         yield ToolRunner(settings, client)

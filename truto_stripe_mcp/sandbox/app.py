@@ -21,7 +21,7 @@ from starlette.routing import Mount
 from starlette.types import Receive, Scope, Send
 
 from . import ops_billing, ops_lifecycle, ops_payments  # noqa: F401  (register the write operations)
-from .asgi import dumps, header_dict, read_body, send_bytes, send_truncated, split_path
+from .asgi import dumps, header_dict, read_body, send_bytes, send_stream, send_truncated, split_path
 from .catalog import catalog_body, filter_tools
 from .config import RUNTIME_FIELDS, SandboxConfig
 from .control import handle_control
@@ -310,6 +310,8 @@ class Sandbox:
             await anyio.sleep(fault.delay)
         if fault.status is None:
             return await self._send(send, record, self._dispatch(route, record), extra)
+        if fault.after_commit:
+            self._dispatch(route, record)  # the write happens; its answer is replaced below
         if fault.body is not None:
             body = fault.body
         elif fault.remote:
@@ -321,7 +323,11 @@ class Sandbox:
         headers = dict(fault.headers)
         if fault.retry_after_in is not None:
             headers["retry-after"] = http_date_in(fault.retry_after_in)
-        await self._send(send, record, Reply(fault.status, dumps(body), headers), extra)
+        if fault.stream_bytes is not None:
+            record.status = fault.status
+            return await send_stream(send, fault.status, fault.stream_bytes, {**extra, **headers})
+        raw = fault.raw_body.encode() if fault.raw_body is not None else dumps(body)
+        await self._send(send, record, Reply(fault.status, raw, headers), extra)
 
     async def _send(
         self, send: Send, record: RecordedRequest, reply: Reply, extra: dict[str, str], truncate: bool = False

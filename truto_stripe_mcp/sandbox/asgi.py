@@ -61,10 +61,13 @@ def dumps(body: Any) -> bytes:
     return json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _raw_headers(body: bytes, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
-    raw = [(b"content-type", JSON_TYPE.encode()), (b"content-length", str(len(body)).encode())]
-    raw.extend((k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items())
-    return raw
+def _raw_headers(body: bytes | None, headers: dict[str, str]) -> list[tuple[bytes, bytes]]:
+    """JSON's content type unless ``headers`` name another; the body's length unless streamed (None)."""
+    given = [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in headers.items()]
+    raw = [] if any(name == b"content-type" for name, _ in given) else [(b"content-type", JSON_TYPE.encode())]
+    if body is not None:
+        raw.append((b"content-length", str(len(body)).encode()))
+    return raw + given
 
 
 async def send_bytes(send: Send, status: int, body: bytes, headers: dict[str, str]) -> None:
@@ -77,3 +80,26 @@ async def send_truncated(send: Send, status: int, body: bytes, headers: dict[str
     await send({"type": "http.response.start", "status": status, "headers": _raw_headers(body, headers)})
     await send({"type": "http.response.body", "body": body[: len(body) // 2], "more_body": True})
     raise ConnectionDropped()
+
+
+STREAM_CHUNK = 64 * 1024
+
+
+async def send_stream(send: Send, status: int, size: int, headers: dict[str, str]) -> None:
+    """``size`` filler bytes in 64 kB chunks: chunked, unless ``headers`` declare a Content-Length.
+
+    A declared length the stream does not reach is cut with :class:`ConnectionDropped`, as a
+    server that promised more than it had would be. Under uvicorn, a send after the client hung
+    up returns at once, so the loop ends quickly once nobody is reading.
+    """
+    await send({"type": "http.response.start", "status": status, "headers": _raw_headers(None, headers)})
+    chunk = b"x" * STREAM_CHUNK
+    left = size
+    while left > 0:
+        part = chunk[: min(left, STREAM_CHUNK)]
+        await send({"type": "http.response.body", "body": part, "more_body": True})
+        left -= len(part)
+    declared = {k.lower(): v for k, v in headers.items()}.get("content-length")
+    if declared is not None and int(declared) != size:
+        raise ConnectionDropped()
+    await send({"type": "http.response.body", "body": b"", "more_body": False})

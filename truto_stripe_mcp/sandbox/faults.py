@@ -116,6 +116,11 @@ class Fault:
       and `remote=True` for a Stripe-originated error (truto_is_remote_error + raw_response);
       `body` replaces the whole JSON body. `retry_after_in` adds a `Retry-After` HTTP date
       that many seconds after the moment of answering (a static header would go stale).
+      `raw_body` is sent byte for byte instead of JSON (an HTML page, a cut-off or empty
+      body; set its type with `headers={"content-type": ...}`). `stream_bytes` streams that
+      many filler bytes in 64 kB chunks, chunked unless `headers` declare a Content-Length;
+      a declared length the stream does not reach ends in a dropped connection.
+      `after_commit` runs the request first (the write happens), then answers with the fault.
     `probability` below 1 applies the fault to only that share of matching requests (drawn
     from the queue's seeded generator, so a soak run is repeatable); `times` counts only the
     requests it was applied to.
@@ -136,11 +141,21 @@ class Fault:
     commit_before_delay: bool = False
     probability: float = 1.0
     retry_after_in: float | None = None
+    raw_body: str | None = None
+    stream_bytes: int | None = None
+    after_commit: bool = False
 
     def __post_init__(self) -> None:
         effects = [self.status is not None, self.drop_after_commit, self.drop_before_commit, self.delay > 0]
         if not any(effects):
             raise ValueError("a Fault needs one of status, drop_after_commit, drop_before_commit or delay")
+        shaped = [self.raw_body is not None, self.stream_bytes is not None, self.after_commit]
+        if any(shaped) and self.status is None:
+            raise ValueError("raw_body, stream_bytes and after_commit shape a `status` answer: set status")
+        if self.raw_body is not None and self.stream_bytes is not None:
+            raise ValueError("raw_body and stream_bytes are two different bodies: pick one")
+        if self.stream_bytes is not None and self.stream_bytes < 0:
+            raise ValueError("stream_bytes must be >= 0")
         if self.times is not None and self.times < 1:
             raise ValueError("times must be >= 1 or None")
         if not 0.0 < self.probability <= 1.0:
