@@ -20,6 +20,8 @@ import subprocess
 import sys
 from typing import Any
 
+from bench._common import bench_cache_dir
+
 CONFIGURATIONS: dict[str, list[str]] = {
     "default": [],
     "toolsets all": ["--toolsets", "all"],
@@ -33,6 +35,7 @@ def _exchange(args: list[str], requests: list[dict[str, Any]]) -> list[str]:
     """Raw stdout lines answering ``requests`` (after the handshake), in order."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("TRUTO_")}
     env["TRUTO_MCP_LOG_LEVEL"] = "WARNING"
+    env["TRUTO_MCP_CACHE_DIR"] = str(bench_cache_dir())  # --sandbox keeps no copy; this is a safeguard
     process = subprocess.Popen(
         [sys.executable, "-m", "truto_stripe_mcp", "--sandbox", *args],
         stdin=subprocess.PIPE,

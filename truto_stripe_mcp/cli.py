@@ -84,6 +84,12 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         help="only list/get tools, enforced at call time too (env TRUTO_MCP_READ_ONLY)",
     )
     group.add_argument("--catalog-ttl", type=float, default=default, help="seconds to cache the tool catalog")
+    group.add_argument(
+        "--cache-dir",
+        default=default,
+        help="where the last good tool catalog is saved (default: the user cache directory; "
+        "env TRUTO_MCP_CACHE_DIR)",
+    )
     group.add_argument("--timeout", type=float, default=default, help="HTTP timeout in seconds (default 30)")
     group.add_argument("--log-level", default=default, help="DEBUG, INFO, WARNING or ERROR (stderr)")
     group.add_argument(
@@ -167,6 +173,7 @@ _SETTING_FLAGS = (
     "exclude_tools",
     "read_only",
     "catalog_ttl",
+    "cache_dir",
     "timeout",
     "log_level",
     "iso_timestamps",
