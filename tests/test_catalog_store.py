@@ -1,6 +1,6 @@
 """The tool catalog when Truto's tools endpoint is slow to reach, fails or is gone: the disk
 copy of the last good catalog, start-up from it, its background refresh and list_changed,
-credential failures, and what ``doctor`` says. Real servers over
+credential failures, has_description=false, and what ``doctor`` says. Real servers over
 stdio against the sandbox, whose faults stand in for the endpoint's failures."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 
-from tests.conftest import ACCOUNT_ID, SECRET_KEY, sandbox_config, server_env, spawn_server
+from tests.conftest import ACCOUNT_ID, SECRET_KEY, runner_for, sandbox_config, server_env, spawn_server
 from tests.test_cli import run_cli
 from truto_stripe_mcp.catalog_file import CatalogFile
 from truto_stripe_mcp.catalog_store import CatalogCache
@@ -235,6 +235,22 @@ async def test_a_corrupt_saved_copy_is_ignored(
     assert "list_all_stripe_disputes" in names, "served from Truto"
     assert f"ignoring the saved tool catalog {path}" in stderr
     assert len(json.loads(path.read_text())["tools"]) == len(TOOLS), "replaced by the good load"
+
+
+async def test_include_undocumented_asks_for_has_description_false(
+    sandbox: SandboxServer, catalog_cache_dir: Path
+) -> None:
+    async with runner_for(sandbox) as runner:
+        await runner.selected_tools()
+    assert "has_description" not in sandbox.sandbox.requests_to("tools")[-1].query
+    async with runner_for(sandbox, include_undocumented=True) as runner:
+        await runner.selected_tools()
+    assert sandbox.sandbox.requests_to("tools")[-1].query["has_description"] == "false"
+    await list_names(server_env(sandbox), ["--include-undocumented"])
+    assert sandbox.sandbox.requests_to("tools")[-1].query["has_description"] == "false"
+    run_cli("tools", env=server_env(sandbox, TRUTO_MCP_INCLUDE_UNDOCUMENTED="true"))
+    assert sandbox.sandbox.requests_to("tools")[-1].query["has_description"] == "false"
+    assert saved_copy(sandbox, catalog_cache_dir, {"has_description": "false"}).is_file(), "its own copy"
 
 
 def test_the_tools_command_falls_back_to_the_saved_copy(

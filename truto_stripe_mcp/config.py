@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     tools: CommaList = Field((), validation_alias="TRUTO_MCP_TOOLS")
     exclude_tools: CommaList = Field((), validation_alias="TRUTO_MCP_EXCLUDE_TOOLS")
     read_only: bool = Field(False, validation_alias="TRUTO_MCP_READ_ONLY")
+    # Also ask Truto for tools it has no documentation for (has_description=false).
+    include_undocumented: bool = Field(False, validation_alias="TRUTO_MCP_INCLUDE_UNDOCUMENTED")
 
     # Behaviour knobs.
     catalog_ttl: float = Field(300.0, ge=0, validation_alias="TRUTO_MCP_CATALOG_TTL")

@@ -94,8 +94,12 @@ class ToolRunner:
         )
 
     def catalog_query(self) -> dict[str, str]:
-        """What the tools endpoint is asked for: the filters Truto applies itself."""
-        return self.filter.upstream_query()
+        """What the tools endpoint is asked for: the filters Truto applies itself, and undocumented
+        tools when ``include_undocumented`` is on."""
+        query = self.filter.upstream_query()
+        if self.settings.include_undocumented:
+            query["has_description"] = "false"
+        return query
 
     def _catalog_file(self) -> CatalogFile | None:
         """Where this account's catalog is saved; none for the in-process sandbox, whose catalog is
