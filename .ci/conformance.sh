@@ -20,6 +20,8 @@ if [ "$node_major" -lt 22 ]; then
 fi
 
 work="$(mktemp -d)"
+# The server's catalog copy (none with --sandbox) goes here, never to the user's cache directory.
+export TRUTO_MCP_CACHE_DIR="$work/catalog-cache"
 server_pid=""
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then

@@ -18,6 +18,8 @@ MCPB="$TOOLS/node_modules/.bin/mcpb"
 PYTHON="$(command -v python || command -v python3)"
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
+# The server's catalog copy (none with --sandbox) goes here, never to the user's cache directory.
+export TRUTO_MCP_CACHE_DIR="$work/catalog-cache"
 
 echo "mcpb $("$MCPB" --version) on Node $(node --version); staging with $PYTHON"
 "$PYTHON" mcpb/stage.py stage "$work/bundle"

@@ -8,14 +8,17 @@ three report figures the same way: one summary line per figure, and ``--json PAT
 
 from __future__ import annotations
 
+import atexit
 import json
 import math
 import os
 import platform
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -114,12 +117,27 @@ class SandboxProcess:
         return self._proc.pid
 
 
+_cache_dir: Path | None = None
+
+
+def bench_cache_dir() -> Path:
+    """The catalog cache directory of this benchmark process (``TRUTO_MCP_CACHE_DIR``), removed
+    at exit: a benchmark must not write into the user's cache directory, and must not find a
+    catalog copy saved by an earlier run there (that would turn a cold start into a warm one)."""
+    global _cache_dir
+    if _cache_dir is None:
+        _cache_dir = Path(tempfile.mkdtemp(prefix="truto-mcp-bench-cache-"))
+        atexit.register(shutil.rmtree, _cache_dir, ignore_errors=True)
+    return _cache_dir
+
+
 def server_env(base_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for ``python -m truto_stripe_mcp`` against the sandbox at ``base_url``.
 
     Approval is off (``TRUTO_MCP_CONFIRM=none``) and logging quiet, so the figures are the
     call path, not prompts or log formatting. Inherited ``TRUTO_*`` variables are dropped
-    so a developer's real account can never leak into a benchmark.
+    so a developer's real account can never leak into a benchmark, and the catalog's disk
+    copy goes to :func:`bench_cache_dir`.
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("TRUTO_")}
     env.update(
@@ -129,6 +147,7 @@ def server_env(base_url: str, extra: Mapping[str, str] | None = None) -> dict[st
             "TRUTO_BASE_URL": base_url,
             "TRUTO_MCP_LOG_LEVEL": "WARNING",
             "TRUTO_MCP_CONFIRM": "none",
+            "TRUTO_MCP_CACHE_DIR": str(bench_cache_dir()),
         }
     )
     env.update(extra or {})

@@ -15,6 +15,18 @@ Baselines, measured in the same run and interleaved with it so drift hits all al
 * a minimal SDK server (one static tool) answering the same exchange: the floor for the
   whole figure.
 
+Two starts of the server itself, interleaved: with no saved catalog (``truto-stripe-mcp``,
+its cache directory emptied before every spawn, so the first tools/list waits for the
+catalog from Truto), and with the disk copy a previous run saved (``truto-stripe-mcp, saved
+catalog``: the first tools/list is answered from it and the catalog is refreshed from the
+sandbox in the background), as when Claude Desktop restarts the server. Both use temporary
+cache directories, never the user's. For each, ``after initialize`` is the time from the
+``initialize`` answer to the ``tools/list`` answer: the catalog's share of the start,
+without the noise of process start-up; the gain is also taken per round (cold minus saved,
+from the same round) so that a busy moment on the machine slows both alike, and the order of
+the starts in a round rotates. ``--tools-delay`` makes the sandbox's tools endpoint answer
+that much later, as a remote Truto would.
+
 Also measured: ``--sandbox`` (the in-process sandbox: seeding plus Starlette), ``--help``
 (the CLI without the server) and ``import truto_stripe_mcp.server``.
 
@@ -25,8 +37,9 @@ is charged to the first category that matches it or the module that imported it 
 does not need: the SDK's ``mcp.server.lowlevel.server`` imports Starlette, its OAuth
 routes and streamable HTTP at module level, and ``import mcp`` loads the SDK's client.
 
-    python -m bench.cold_start                     # --repeat 10, about 60 s
+    python -m bench.cold_start                     # --repeat 10, about 75 s
     python -m bench.cold_start --repeat 5 --json cold_start.json
+    python -m bench.cold_start --tools-delay 0.3   # the tools endpoint as far away as a remote Truto
 
 Exit status 0 when the median spawn-to-tools/list is under the target (1.0 s).
 """
@@ -36,21 +49,25 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from bench._common import (
+    AUTH,
     INITIALIZED,
     REPO_ROOT,
     SandboxProcess,
+    bench_cache_dir,
     initialize_request,
     jsonrpc_line,
     line,
@@ -314,12 +331,18 @@ def median_profile(runs: list[list[Module]]) -> dict[str, Any]:
     }
 
 
-def import_profile(server_argv: list[str], env: dict[str, str], runs: int) -> dict[str, Any]:
-    """The server's imports up to the first tools/list answer, against the SDK floor's."""
-    server_runs = [
-        parse_importtime(importtime_lines([sys.executable, "-X", "importtime", *server_argv], env, True))
-        for _ in range(runs)
-    ]
+def import_profile(
+    server_argv: list[str], env: dict[str, str], runs: int, before_each: Callable[[], object]
+) -> dict[str, Any]:
+    """The server's imports up to the first tools/list answer, against the SDK floor's.
+
+    ``before_each`` runs before each server start (emptying its catalog cache: a cold start).
+    """
+    server_runs = []
+    for _ in range(runs):
+        before_each()
+        lines = importtime_lines([sys.executable, "-X", "importtime", *server_argv], env, True)
+        server_runs.append(parse_importtime(lines))
     floor_runs = [
         parse_importtime(
             importtime_lines([sys.executable, "-X", "importtime", "-c", SDK_IMPORTS], None, False)
@@ -349,10 +372,37 @@ def import_profile(server_argv: list[str], env: dict[str, str], runs: int) -> di
 # -- the benchmark ---------------------------------------------------------------------
 
 
+COLD = "truto-stripe-mcp"
+WARM = "truto-stripe-mcp, saved catalog"
+PAIRED_GAIN = "saved catalog gain, paired per round"
+
+
+def slow_tools_endpoint(url: str, delay: float) -> None:
+    """Every tools request answers ``delay`` seconds late (the sandbox's control API): the
+    round trip to a remote Truto, which the loopback sandbox does not have."""
+    fault = {"resource": "tools", "delay": delay, "times": None}
+    request = urllib.request.Request(
+        f"{url}/_sandbox/faults", data=json.dumps(fault).encode(), headers=AUTH, method="POST"
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:
+        response.read()
+
+
+def emptied(directory: Path) -> Path:
+    """``directory``, empty: a cold start must not find a catalog copy saved by the previous spawn."""
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
+    return directory
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     python = sys.executable
     with SandboxProcess() as sandbox:
-        env = server_env(sandbox.url)
+        if args.tools_delay:
+            slow_tools_endpoint(sandbox.url, args.tools_delay)
+        cold_cache, warm_cache = bench_cache_dir() / "cold", bench_cache_dir() / "warm"
+        env = server_env(sandbox.url, {"TRUTO_MCP_CACHE_DIR": str(cold_cache)})
+        warm_env = server_env(sandbox.url, {"TRUTO_MCP_CACHE_DIR": str(warm_cache)})
         env_in_process = server_env("http://unused.invalid", {"TRUTO_MCP_SANDBOX": "true"})
         server_argv = [python, "-m", "truto_stripe_mcp"]
         ready = "; print('ready')"
@@ -365,9 +415,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         }
         exchanges: dict[str, tuple[list[str], dict[str, str] | None]] = {
             "minimal SDK server": ([python, "-c", MINIMAL_SERVER], None),
-            "truto-stripe-mcp": (server_argv, env),
+            COLD: (server_argv, env),
+            WARM: (server_argv, warm_env),
             "truto-stripe-mcp --sandbox": (server_argv, env_in_process),
         }
+        spawn_to_tools_list(server_argv, warm_env)  # the earlier run that leaves the saved catalog
+        if not any(warm_cache.glob("catalog-*.json")):
+            raise RuntimeError(f"the pre-filling run saved no catalog in {warm_cache}")
         samples: dict[str, list[float]] = defaultdict(list)
         tool_counts: dict[str, int] = {}
         for rep in range(-1, args.repeat):  # round -1 warms the page cache and bytecode caches
@@ -375,29 +429,54 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 elapsed = spawn_to_output(argv)
                 if rep >= 0:
                     samples[name].append(elapsed)
-            for name, (argv, child_env) in exchanges.items():
+            ordered = list(exchanges.items())
+            shift = max(rep, 0) % len(ordered)  # each variant takes each place in the round in turn
+            for name, (argv, child_env) in ordered[shift:] + ordered[:shift]:
+                if name == COLD:
+                    emptied(cold_cache)
                 exchange = spawn_to_tools_list(argv, child_env)
                 tool_counts[name] = exchange.tools
                 if rep >= 0:
                     samples[f"{name}: initialize"].append(exchange.initialize_s)
                     samples[f"{name}: tools/list"].append(exchange.tools_list_s)
+                    if name in (COLD, WARM):  # the catalog's share, without the start-up's noise
+                        samples[f"{name}: after initialize"].append(
+                            exchange.tools_list_s - exchange.initialize_s
+                        )
             if rep >= 0:
+                # Paired within the round, so a busy moment slows both starts alike.
+                samples[PAIRED_GAIN].append(
+                    samples[f"{COLD}: tools/list"][-1] - samples[f"{WARM}: tools/list"][-1]
+                )
                 print(
                     f"# run {rep + 1}/{args.repeat}: tools/list at "
-                    f"{samples['truto-stripe-mcp: tools/list'][-1]:.3f} s "
+                    f"{samples[f'{COLD}: tools/list'][-1]:.3f} s, with the saved catalog "
+                    f"{samples[f'{WARM}: tools/list'][-1]:.3f} s "
                     f"(SDK floor {samples['minimal SDK server: tools/list'][-1]:.3f} s)",
                     file=sys.stderr,
                     flush=True,
                 )
-        profile = import_profile(server_argv[1:], env, args.importtime_runs) if args.importtime_runs else None
+        if tool_counts[WARM] != tool_counts[COLD]:
+            raise RuntimeError(
+                f"the saved catalog listed {tool_counts[WARM]} tools, Truto's {tool_counts[COLD]}"
+            )
+        profile = None
+        if args.importtime_runs:
+            profile = import_profile(server_argv[1:], env, args.importtime_runs, lambda: emptied(cold_cache))
     figures = {name: summarize(values) for name, values in samples.items()}
-    ours = figures["truto-stripe-mcp: tools/list"]["median"]
+    ours = figures[f"{COLD}: tools/list"]["median"]
+    warm = figures[f"{WARM}: tools/list"]["median"]
 
     def over(name: str) -> float:
         return ours / figures[name]["median"]
 
     return {
-        "parameters": {"repeat": args.repeat, "importtime_runs": args.importtime_runs, "target_s": TARGET_S},
+        "parameters": {
+            "repeat": args.repeat,
+            "importtime_runs": args.importtime_runs,
+            "tools_delay_s": args.tools_delay,
+            "target_s": TARGET_S,
+        },
         "machine": machine(),
         "figures_s": figures,
         "tools_listed": tool_counts,
@@ -405,8 +484,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "ours_over_minimal_sdk_server": over("minimal SDK server: tools/list"),
             "ours_over_sdk_imports": over("SDK imports (lowlevel + stdio)"),
             "ours_over_python_startup": over("python start-up"),
+            "saved_catalog_over_minimal_sdk_server": warm
+            / figures["minimal SDK server: tools/list"]["median"],
         },
         "added_over_minimal_sdk_server_s": ours - figures["minimal SDK server: tools/list"]["median"],
+        "saved_catalog_gain_s": ours - warm,
         "import_profile": profile,
         "target": {"tools_list_median_max_s": TARGET_S, "met": ours < TARGET_S},
     }
@@ -417,7 +499,7 @@ def print_summary(report: dict[str, Any]) -> None:
     p, m, figures = report["parameters"], report["machine"], report["figures_s"]
     print(
         f"cold start: spawn to answer, medians of {p['repeat']} (min-max); {m['cpus']} cpus, "
-        f"Python {m['python']}, load {m['loadavg_1min']:.2f}"
+        f"Python {m['python']}, load {m['loadavg_1min']:.2f}; tools endpoint delay {p['tools_delay_s']:.3f} s"
     )
     for name, figure in figures.items():
         line(name, f"{figure['median']:.3f} s ({figure['min']:.3f}-{figure['max']:.3f})")
@@ -426,6 +508,17 @@ def print_summary(report: dict[str, Any]) -> None:
     line("ratio ours / SDK imports alone", f"{ratios['ours_over_sdk_imports']:.2f}x")
     line("ratio ours / python start-up", f"{ratios['ours_over_python_startup']:.1f}x")
     line("added over the minimal SDK server", f"{report['added_over_minimal_sdk_server_s'] * 1000:.0f} ms")
+    line(
+        "ratio with the saved catalog / minimal SDK server",
+        f"{ratios['saved_catalog_over_minimal_sdk_server']:.2f}x",
+    )
+    line(
+        "tools/list sooner with the saved catalog",
+        f"{report['saved_catalog_gain_s'] * 1000:.0f} ms between medians, "
+        f"{figures[PAIRED_GAIN]['median'] * 1000:.0f} ms paired (after initialize: "
+        f"{figures[f'{COLD}: after initialize']['median'] * 1000:.0f} ms -> "
+        f"{figures[f'{WARM}: after initialize']['median'] * 1000:.0f} ms)",
+    )
     verdict = "met" if report["target"]["met"] else "NOT met"
     line("target: tools/list median < 1.0 s", verdict)
     profile = report["import_profile"]
@@ -451,6 +544,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--repeat", type=int, default=10, help="spawns per variant; medians (default 10)")
     parser.add_argument(
         "--importtime-runs", type=int, default=3, help="-X importtime runs, 0 to skip (default 3)"
+    )
+    parser.add_argument(
+        "--tools-delay",
+        type=float,
+        default=0.0,
+        help="seconds the sandbox's tools endpoint waits before answering, to model a remote Truto "
+        "(default 0: loopback)",
     )
     parser.add_argument("--json", type=Path, help="write all figures to this JSON file")
     args = parser.parse_args(argv)

@@ -23,6 +23,8 @@ import subprocess
 import sys
 from typing import Any
 
+from bench._common import bench_cache_dir
+
 CONFIGURATIONS: dict[str, list[str]] = {
     "default": [],
     "discovery": ["--discovery"],
@@ -45,6 +47,7 @@ def _exchange(
     env = {key: value for key, value in os.environ.items() if not key.startswith("TRUTO_")}
     env["TRUTO_MCP_LOG_LEVEL"] = "WARNING"
     env.update(extra_env or {})
+    env["TRUTO_MCP_CACHE_DIR"] = str(bench_cache_dir())  # --sandbox keeps no copy; this is a safeguard
     process = subprocess.Popen(
         [sys.executable, "-m", "truto_stripe_mcp", "--sandbox", *args],
         stdin=subprocess.PIPE,

@@ -64,6 +64,7 @@ from bench._common import (
     SANDBOX_ACCOUNT_ID,
     SANDBOX_API_KEY,
     SandboxProcess,
+    bench_cache_dir,
     cpu_seconds,
     initialize_request,
     jsonrpc_line,
@@ -203,6 +204,7 @@ async def build_variants(
         base_url=url,
         log_level="WARNING",
         confirm="none",
+        cache_dir=str(bench_cache_dir()),
     )
     runner: ToolRunner = await stack.enter_async_context(open_runner(settings))
 

@@ -60,7 +60,7 @@ import anyio
 import httpx
 from mcp import Client, StdioServerParameters
 
-from bench._common import SandboxProcess, cpu_seconds, find_server_pid, memory_mib
+from bench._common import SandboxProcess, bench_cache_dir, cpu_seconds, find_server_pid, memory_mib
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.runner import ToolRunner, open_runner
 from truto_stripe_mcp.sandbox import SANDBOX_ACCOUNT_ID, SANDBOX_API_KEY, SandboxConfig, serve
@@ -212,6 +212,7 @@ def server_env(url: str) -> dict[str, str]:
         "TRUTO_BASE_URL": url,
         "TRUTO_MCP_RESULT_BUDGET": str(RESULT_BUDGET),
         "TRUTO_MCP_LOG_LEVEL": "WARNING",
+        "TRUTO_MCP_CACHE_DIR": str(bench_cache_dir()),
     }
 
 
@@ -279,6 +280,7 @@ async def timing_runs(args: argparse.Namespace, url: str) -> dict[str, Any]:
         base_url=url,
         result_budget=RESULT_BUDGET,
         log_level="WARNING",
+        cache_dir=str(bench_cache_dir()),
     )
     async with (
         httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30) as http,

@@ -39,7 +39,7 @@ from typing import Any
 import anyio
 import httpx
 
-from bench._common import SandboxProcess
+from bench._common import SandboxProcess, bench_cache_dir
 from truto_stripe_mcp.client import TrutoClient
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.errors import ToolError
@@ -119,6 +119,7 @@ async def run_governed(
         base_url=url,
         deadline=deadline,
         max_wait=deadline,
+        cache_dir=str(bench_cache_dir()),
     )
     api_key, account = settings.require_credentials()
     async with TrutoClient(base_url=url, api_key=api_key, integrated_account_id=account) as client:

@@ -195,7 +195,9 @@ def check(
     bundle = bundle.resolve()
     manifest = load_manifest(bundle)
     command, env = launch_command(bundle, python, isolated=isolated)
-    with tempfile.TemporaryFile("w+") as errlog:
+    with tempfile.TemporaryFile("w+") as errlog, tempfile.TemporaryDirectory() as cache_dir:
+        # A check is not a user's server: it keeps any catalog copy out of the user's cache directory.
+        env["TRUTO_MCP_CACHE_DIR"] = cache_dir
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, text=True, env=env
         )

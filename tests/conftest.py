@@ -16,6 +16,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+from truto_stripe_mcp.catalog_file import default_cache_dir
 from truto_stripe_mcp.client import TrutoClient
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.runner import ToolRunner
@@ -27,9 +28,62 @@ ACCOUNT_ID = "acct-test-stripe"
 FIXED_NOW = 1_764_000_000.0  # 2025-11-24T16:00:00Z: data is stable across days
 
 
+CACHE_DIR_VARIABLE = "TRUTO_MCP_CACHE_DIR"
+
+
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+def _directory_state(path: Path) -> list[tuple[str, int, int]] | None:
+    """Every file under ``path`` with its size and modification time; ``None`` if it does not exist."""
+    if not path.exists():
+        return None
+    return sorted(
+        (str(item.relative_to(path)), item.stat().st_size, item.stat().st_mtime_ns)
+        for item in path.rglob("*")
+        if item.is_file()
+    )
+
+
+@pytest.fixture(scope="session", autouse=True)
+def real_user_cache_untouched() -> Iterator[None]:
+    """The suite must leave the user's real cache directory as it found it: every server, runner
+    and command a test starts saves its catalog copy in the test's own directory instead."""
+    real = default_cache_dir()
+    before = _directory_state(real)
+    yield
+    after = _directory_state(real)
+    assert after == before, f"the tests wrote into the real user cache directory {real}: {after}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_cache_dir(
+    real_user_cache_untouched: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Path]:
+    """The catalog cache directory of fixtures wider than one test (a module's shared server),
+    which start before any test's own directory is set."""
+    path = tmp_path_factory.mktemp("catalog-cache-session")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(CACHE_DIR_VARIABLE, str(path))
+        yield path
+
+
+@pytest.fixture(autouse=True)
+def catalog_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh catalog cache directory for each test, in ``TRUTO_MCP_CACHE_DIR``: in-process
+    settings read it from this environment, and server_env/subprocess_env pass it to children."""
+    path = tmp_path_factory.mktemp("catalog-cache")
+    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(path))
+    return path
+
+
+def _cache_dir_env() -> dict[str, str]:
+    """This test's catalog cache directory, for a child process's environment."""
+    value = os.environ.get(CACHE_DIR_VARIABLE)
+    assert value, "the session_cache_dir and catalog_cache_dir fixtures set TRUTO_MCP_CACHE_DIR"
+    return {CACHE_DIR_VARIABLE: value}
 
 
 INITIALIZE = {
@@ -60,8 +114,10 @@ def sandbox() -> Iterator[SandboxServer]:
 
 def subprocess_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """This process's environment without any TRUTO_ variable (a developer's own key must
-    not leak into a test), plus ``extra``: for servers started with subprocess directly."""
+    not leak into a test) but with this test's catalog cache directory, plus ``extra``: for
+    servers started with subprocess directly."""
     env = {key: value for key, value in os.environ.items() if not key.startswith("TRUTO_")}
+    env.update(_cache_dir_env())
     env.update(extra or {})
     return env
 
@@ -78,6 +134,7 @@ def server_env(sandbox: SandboxServer, **extra: str) -> dict[str, str]:
         # Most tests exercise the whole sandbox catalog; the default (core) surface is tested on its own.
         "TRUTO_MCP_TOOLSETS": "all",
         "PYTHONUNBUFFERED": "1",
+        **_cache_dir_env(),
     }
     env.update(extra)
     return env

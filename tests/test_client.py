@@ -23,10 +23,10 @@ from tests.conftest import (
     server_env,
     subprocess_env,
 )
-from truto_stripe_mcp.catalog import Catalog, ToolSpec
+from truto_stripe_mcp.catalog_store import CatalogCache
 from truto_stripe_mcp.client import TrutoClient
 from truto_stripe_mcp.config import load_settings
-from truto_stripe_mcp.runner import CatalogCache, ToolRunner
+from truto_stripe_mcp.runner import ToolRunner
 from truto_stripe_mcp.sandbox import SandboxServer
 
 pytestmark = pytest.mark.anyio
@@ -58,39 +58,42 @@ async def test_catalog_filters_reach_truto(sandbox: SandboxServer) -> None:
     assert all("customers" in spec.tags for spec in catalog.specs)
 
 
+def _entry(name: str) -> dict[str, Any]:
+    """One raw tool entry, as the tools endpoint sends it."""
+    return {"name": name, "description": "", "resource": "r", "method": "get"}
+
+
 async def test_catalog_cache_ttl_and_refresh() -> None:
     loads: list[int] = []
     now = [0.0]
 
-    async def loader() -> Catalog:
+    async def fetch() -> list[dict[str, Any]]:
         loads.append(1)
-        return Catalog(
-            tuple(ToolSpec(name=f"t{i}", description="", resource="r", method="get") for i in loads)
-        )
+        return [_entry(f"t{i}") for i in range(len(loads))]
 
-    cache = CatalogCache(loader, ttl=60, clock=lambda: now[0])
+    cache = CatalogCache(fetch, ttl=60, clock=lambda: now[0])
     assert len((await cache.get()).specs) == 1
     assert len((await cache.get()).specs) == 1, "served from memory inside the TTL"
     now[0] = 61
     assert len((await cache.get()).specs) == 2, "reloaded after the TTL"
     assert len((await cache.get(refresh=True)).specs) == 3, "refreshed on demand"
+    assert cache.generation == 2, "each change of tool names is a new generation"
 
 
 async def test_failed_refresh_keeps_the_last_catalog() -> None:
     calls = [0]
 
-    first = Catalog(())
-
-    async def loader() -> Catalog:
+    async def fetch() -> list[dict[str, Any]]:
         calls[0] += 1
         if calls[0] > 1:
             raise RuntimeError("tools endpoint down")
-        return first
+        return [_entry("t0")]
 
-    cache = CatalogCache(loader, ttl=0)
-    assert await cache.get() is first
+    cache = CatalogCache(fetch, ttl=0)
+    first = await cache.get()
     assert await cache.get() is first, "a failed refresh serves the previous catalog"
     assert calls[0] == 2
+    assert cache.failure is not None and "tools endpoint down" in cache.failure.answer
 
 
 async def test_one_connection_pool_is_reused(sandbox: SandboxServer) -> None:

@@ -127,7 +127,7 @@ async def test_the_agent_reads_the_reconnect_advice_over_stdio(sandbox: SandboxS
         ),
         (
             Fault(path="/integrated-account", status=401, times=None),
-            "Truto rejected the API key (401)",
+            "Truto rejected the API key: the tools endpoint (GET /integrated-account/acct-test-stripe/tools) answered 401",
             "Stripe rejected",
         ),
     ],

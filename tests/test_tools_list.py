@@ -1,11 +1,12 @@
-"""tools/list over MCP: cursor pagination, list_changed on a catalog change, and the
-reviewed snapshot of what agents see."""
+"""tools/list over MCP: cursor pagination, list_changed on a catalog change (to every client
+session), and the reviewed snapshot of what agents see."""
 
 from __future__ import annotations
 
 import json
 import os
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import anyio
@@ -13,6 +14,8 @@ import mcp_types as types
 import pytest
 
 from tests.conftest import server_env, spawn_server
+from truto_stripe_mcp.catalog_store import CatalogCache
+from truto_stripe_mcp.list_changed import ListChangedNotifier
 from truto_stripe_mcp.sandbox import TOOLS, Fault, SandboxServer
 
 pytestmark = pytest.mark.anyio
@@ -94,3 +97,47 @@ async def test_tools_list_matches_the_reviewed_snapshot(sandbox: SandboxServer) 
         assert [t["name"] for t in current[name]] == [t["name"] for t in expected[name]], name
         for got, want in zip(current[name], expected[name], strict=True):
             assert got == want, f"{name}: {got['name']} changed; review and regenerate the snapshot"
+
+
+class RecordingSession:
+    """Stands in for the SDK's ServerSession: counts the list_changed notifications sent."""
+
+    def __init__(self) -> None:
+        self.sent = 0
+
+    async def send_tool_list_changed(self) -> None:
+        self.sent += 1
+
+
+def request_context(protocol: str, session_id: str | None, http: bool = True) -> SimpleNamespace:
+    headers = {"mcp-session-id": session_id} if session_id else {}
+    return SimpleNamespace(
+        protocol_version=protocol,
+        session=RecordingSession(),
+        request=SimpleNamespace(headers=headers) if http else None,
+    )
+
+
+async def test_each_client_is_told_once_even_without_a_request() -> None:
+    """Several HTTP sessions: a change (here a refresh; in a server, also a background one)
+    reaches every session that can be reached outside its requests, once; a stateless request is
+    told at its next request; a 2026-era client is never sent the handshake-era notification."""
+    catalogs = [[TOOLS[0]], TOOLS[:2]]
+
+    async def fetch() -> list[dict[str, Any]]:
+        return catalogs.pop(0)
+
+    cache = CatalogCache(fetch, ttl=300)
+    notifier = ListChangedNotifier(cache)
+    await cache.get()
+    first, second = request_context("2025-06-18", "a"), request_context("2025-11-25", "b")
+    stateless, modern = request_context("2025-06-18", None), request_context("2026-07-28", "m")
+    stdio = request_context("2025-06-18", None, http=False)
+    for ctx in (first, second, stateless, modern, stdio):
+        await notifier.seen(ctx, cache.generation)
+    await cache.get(refresh=True)  # the tool names change
+    told = [ctx.session.sent for ctx in (first, second, stateless, modern, stdio)]
+    assert told == [1, 1, 0, 0, 1]
+    await notifier.seen(stateless, cache.generation)
+    await notifier.seen(first, cache.generation)
+    assert (stateless.session.sent, first.session.sent) == (1, 1), "told at its next request; nobody twice"

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SECRET_KEY, runner_for, server_env, spawn_server
+from truto_stripe_mcp.catalog_store import CatalogUnavailableError
 from truto_stripe_mcp.errors import UnexpectedBodyError
 from truto_stripe_mcp.sandbox import JANE_CHARGE_ID, JANE_CUSTOMER_ID, Fault, RecordedRequest, SandboxServer
 
@@ -129,8 +130,11 @@ async def test_a_tools_endpoint_answering_html_is_an_error(sandbox: SandboxServe
         Fault(resource="tools", status=200, raw_body=HTML, headers={"content-type": "text/html"})
     )
     async with runner_for(sandbox) as runner:
-        with pytest.raises(UnexpectedBodyError, match="a body that is not JSON where JSON was expected"):
+        with pytest.raises(
+            CatalogUnavailableError, match="a body that is not JSON where JSON was expected"
+        ) as caught:
             await runner.selected_tools()
+    assert isinstance(caught.value.failure.cause, UnexpectedBodyError)
 
 
 @pytest.mark.parametrize(

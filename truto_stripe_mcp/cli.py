@@ -83,7 +83,20 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         default=default,
         help="only list/get tools, enforced at call time too (env TRUTO_MCP_READ_ONLY)",
     )
+    group.add_argument(
+        "--include-undocumented",
+        action="store_true",
+        default=default,
+        help="also ask Truto for tools without documentation (has_description=false; "
+        "env TRUTO_MCP_INCLUDE_UNDOCUMENTED)",
+    )
     group.add_argument("--catalog-ttl", type=float, default=default, help="seconds to cache the tool catalog")
+    group.add_argument(
+        "--cache-dir",
+        default=default,
+        help="where the last good tool catalog is saved (default: the user cache directory; "
+        "env TRUTO_MCP_CACHE_DIR)",
+    )
     group.add_argument("--timeout", type=float, default=default, help="HTTP timeout in seconds (default 30)")
     group.add_argument("--log-level", default=default, help="DEBUG, INFO, WARNING or ERROR (stderr)")
     group.add_argument(
@@ -166,7 +179,9 @@ _SETTING_FLAGS = (
     "tools",
     "exclude_tools",
     "read_only",
+    "include_undocumented",
     "catalog_ttl",
+    "cache_dir",
     "timeout",
     "log_level",
     "iso_timestamps",
@@ -179,7 +194,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
     if overrides["sandbox"] is False:
         overrides["sandbox"] = None
-    for flag in ("read_only", "discovery", "stateless"):
+    for flag in ("read_only", "discovery", "stateless", "include_undocumented"):
         if overrides[flag] is False:
             overrides[flag] = None
     return load_settings(**overrides)

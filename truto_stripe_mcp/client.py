@@ -307,17 +307,23 @@ class TrutoClient:
                 [f"the request URL cannot be built ({exc}); shorten the `id` or the filter values"],
             ) from None
 
-    async def fetch_catalog(
+    @property
+    def tools_path(self) -> str:
+        """The tool catalog's route: ``/integrated-account/{id}/tools``."""
+        return f"/integrated-account/{quote(self.integrated_account_id, safe='')}/tools"
+
+    async def fetch_tool_entries(
         self,
         filters: Mapping[str, str] | None = None,
         send: Callable[[ProxyRequest], Awaitable[ProxyResponse]] | None = None,
-    ) -> Catalog:
-        """Every page of ``GET /integrated-account/{id}/tools``.
+    ) -> list[Mapping[str, Any]]:
+        """Every page of ``GET /integrated-account/{id}/tools``, as the raw entries Truto sent.
 
-        ``send`` lets the caller route the pages through its retry layer.
+        Raw, not parsed: the catalog's disk copy stores them as they came, so that a newer
+        version of this server parses them with its own rules. ``send`` lets the caller
+        route the pages through its retry layer.
         """
         send = send or self.send
-        path = f"/integrated-account/{quote(self.integrated_account_id, safe='')}/tools"
         entries: list[Mapping[str, Any]] = []
         cursor: str | None = None
         for _ in range(_MAX_CATALOG_PAGES):
@@ -325,7 +331,7 @@ class TrutoClient:
             if cursor:
                 query.append(("next_cursor", cursor))
             response = await send(
-                ProxyRequest(tool="tools/list", http_method="GET", path=path, query=tuple(query))
+                ProxyRequest(tool="tools/list", http_method="GET", path=self.tools_path, query=tuple(query))
             )
             response.raise_for_error()
             page, cursor = extract_tools(response.json_value())
@@ -334,7 +340,15 @@ class TrutoClient:
                 break
         else:
             logger.warning("tool catalog had more than %d pages; using the first ones", _MAX_CATALOG_PAGES)
-        return Catalog.from_entries(entries)
+        return entries
+
+    async def fetch_catalog(
+        self,
+        filters: Mapping[str, str] | None = None,
+        send: Callable[[ProxyRequest], Awaitable[ProxyResponse]] | None = None,
+    ) -> Catalog:
+        """Every page of the tools endpoint, parsed."""
+        return Catalog.from_entries(await self.fetch_tool_entries(filters, send))
 
 
 def _content_length(headers: httpx.Headers) -> int | None:

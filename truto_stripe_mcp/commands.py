@@ -8,11 +8,15 @@ from __future__ import annotations
 
 import json
 import sys
+import time
+from collections.abc import Callable
 from typing import Any
 
+from .catalog_file import describe_age
+from .catalog_store import CatalogStatus, CatalogUnavailableError
 from .config import Settings
 from .confirmation import ConfirmationRequired
-from .errors import StripeCredentialsError, ToolError, TransportError, UpstreamError
+from .errors import StripeCredentialsError, ToolError
 from .redaction import redact, redact_url
 from .runner import open_runner
 from .server import to_mcp_tool
@@ -84,10 +88,12 @@ async def doctor(settings: Settings) -> int:
     """Check configuration, reachability, the key and the account; say what is wrong."""
     ok = True
 
-    def report(passed: bool, text: str) -> None:
+    def report(passed: bool | None, text: str) -> None:
+        """``None`` is a warning: worth reading, but the server works."""
         nonlocal ok
-        ok = ok and passed
-        _out(f"[{'ok' if passed else 'FAIL'}] {text}")
+        ok = ok and passed is not False
+        label = {True: "ok", False: "FAIL", None: "warn"}[passed]
+        _out(f"[{label}] {text}")
 
     if settings.sandbox:
         report(True, "using the embedded sandbox (no Truto account needed)")
@@ -96,26 +102,21 @@ async def doctor(settings: Settings) -> int:
         report(True, f"TRUTO_INTEGRATED_ACCOUNT_ID is {settings.integrated_account_id}")
         report(True, f"Truto base URL is {redact_url(settings.base_url)}")
     async with open_runner(settings) as runner:
+        catalog = None
         try:
             catalog = await runner.catalog_cache.get(refresh=True)
-        except TransportError as exc:
-            report(False, f"cannot reach Truto: {exc.agent_message()} Check TRUTO_BASE_URL and your network.")
-        except StripeCredentialsError as exc:
-            report(False, _reconnect_advice(exc))
-        except UpstreamError as exc:
-            if exc.status == 401:
-                report(False, "Truto rejected the API key (401). Create a new token in the Truto dashboard.")
-            elif exc.status == 404:
-                report(
-                    False,
-                    "Truto does not know this integrated account (404). Check TRUTO_INTEGRATED_ACCOUNT_ID.",
-                )
-            elif exc.status == 403:
-                report(False, "the API key may not use this integrated account (403).")
-            else:
-                report(False, f"the tools endpoint failed: {exc.agent_message()}")
-        else:
-            report(True, f"reached Truto; the account has {len(catalog.specs)} tools")
+        except CatalogUnavailableError as exc:
+            report(False, _endpoint_failure(exc))
+        status = await runner.catalog_cache.status()
+        if catalog is not None and status.failure is None:
+            report(
+                True, f"reached Truto; the tools endpoint lists {len(catalog.specs)} tools for the account"
+            )
+        elif catalog is not None and status.failure is not None:
+            report(None, f"{_endpoint_state(status)}; serving {_copy_words(status)}")
+            _out("       Tools work from that copy; it is refreshed when the endpoint answers again.")
+        _report_saved_copy(report, status)
+        if catalog is not None:
             exposed = runner.filter.apply(catalog.specs)
             report(bool(exposed), f"{len(exposed)} tools exposed with the current filters")
             if not exposed:
@@ -132,3 +133,53 @@ def _reconnect_advice(exc: StripeCredentialsError) -> str:
         f"({exc.status}: {exc.said().rstrip('.')}). Reconnect the Stripe account in Truto{scopes}; "
         "TRUTO_API_KEY needs no change."
     )
+
+
+def _endpoint_state(status: CatalogStatus) -> str:
+    """The endpoint and what it did, e.g. "the tools endpoint (GET ...) answered 410 Gone"."""
+    assert status.failure is not None
+    return f"the tools endpoint ({status.endpoint}) {status.failure.answer}"
+
+
+def _copy_words(status: CatalogStatus) -> str:
+    """What is served instead of the endpoint's answer, and how old it is."""
+    age = describe_age(time.time() - status.fetched_at) if status.fetched_at is not None else "earlier"
+    return f"the copy saved {age}" if status.source == "disk" else f"the catalog loaded {age}"
+
+
+def _endpoint_failure(exc: CatalogUnavailableError) -> str:
+    """Why no catalog could be served, with what to do about it."""
+    status, answer = exc.status, f"the tools endpoint ({exc.endpoint}) {exc.failure.answer}"
+    if isinstance(exc.failure.cause, StripeCredentialsError):
+        return _reconnect_advice(exc.failure.cause)
+    if exc.failure.credentials_refused:
+        withheld = (
+            f" The copy of the catalog saved {describe_age(exc.saved.age())} is not served meanwhile."
+            if exc.saved is not None
+            else ""
+        )
+        if status == 401:
+            return (
+                f"Truto rejected the API key: {answer}. Create a new token in the Truto dashboard.{withheld}"
+            )
+        return f"the API key may not use this integrated account: {answer}.{withheld}"
+    if status == 404:
+        return (
+            f"{answer}: Truto does not know this integrated account (check TRUTO_INTEGRATED_ACCOUNT_ID), "
+            "or it has removed the endpoint; no saved copy of the catalog yet to serve instead."
+        )
+    if exc.failure.kind == "no_answer":
+        return f"cannot reach Truto: {answer}. Check TRUTO_BASE_URL and your network."
+    return f"{answer}; no saved copy of the catalog yet to serve instead."
+
+
+def _report_saved_copy(report: Callable[[bool | None, str], None], status: CatalogStatus) -> None:
+    if status.saved_file is None:
+        report(True, "no copy of the catalog is kept for the embedded sandbox")
+    elif status.saved is None:
+        report(None, f"no saved copy of the catalog yet (kept in {status.saved_file.parent})")
+    else:
+        report(
+            True,
+            f"the catalog copy on disk was saved {describe_age(status.saved.age())} ({status.saved_file})",
+        )

@@ -7,6 +7,7 @@ settings use Truto's own names (``TRUTO_API_KEY`` ...); options of this server u
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
@@ -48,9 +49,13 @@ class Settings(BaseSettings):
     tools: CommaList = Field((), validation_alias="TRUTO_MCP_TOOLS")
     exclude_tools: CommaList = Field((), validation_alias="TRUTO_MCP_EXCLUDE_TOOLS")
     read_only: bool = Field(False, validation_alias="TRUTO_MCP_READ_ONLY")
+    # Also ask Truto for tools it has no documentation for (has_description=false).
+    include_undocumented: bool = Field(False, validation_alias="TRUTO_MCP_INCLUDE_UNDOCUMENTED")
 
     # Behaviour knobs.
     catalog_ttl: float = Field(300.0, ge=0, validation_alias="TRUTO_MCP_CATALOG_TTL")
+    # Where the last good catalog of each account is saved; None: the platform's user cache directory.
+    cache_dir: Path | None = Field(None, validation_alias="TRUTO_MCP_CACHE_DIR")
     timeout: float = Field(30.0, gt=0, validation_alias="TRUTO_MCP_TIMEOUT")
     max_argument_bytes: int = Field(1_000_000, gt=0, validation_alias="TRUTO_MCP_MAX_ARGUMENT_BYTES")
     max_response_bytes: int = Field(
@@ -129,6 +134,15 @@ class Settings(BaseSettings):
             return tuple(out)
         return value
 
+    @field_validator("cache_dir", mode="before")
+    @classmethod
+    def _cache_dir(cls, value: Any) -> Any:
+        """``~`` expanded; an empty value means the default directory."""
+        if isinstance(value, str):
+            value = value.strip()
+            return Path(value).expanduser() if value else None
+        return value
+
     @field_validator("base_url")
     @classmethod
     def _strip_slash(cls, value: str) -> str:
@@ -166,6 +180,14 @@ class Settings(BaseSettings):
                 "account as TRUTO_INTEGRATED_ACCOUNT_ID (or run with --sandbox)."
             )
         return self.api_key.get_secret_value().strip(), self.integrated_account_id.strip()
+
+    def catalog_cache_dir(self) -> Path:
+        """The directory of the catalog's disk copies: ``cache_dir``, else the platform's user cache."""
+        if self.cache_dir is not None:
+            return self.cache_dir
+        from .catalog_file import default_cache_dir
+
+        return default_cache_dir()
 
 
 def load_settings(**overrides: Any) -> Settings:

@@ -109,7 +109,7 @@ def build_app(settings: Settings, server: Any) -> ASGIApp:
 async def serve_http(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM; in-flight calls get a grace period to finish."""
     check_exposure(settings)
-    async with open_runner(settings) as runner:
+    async with open_runner(settings, serving=True) as runner:
         app = build_app(settings, build_server(runner))
         config = uvicorn.Config(
             app,

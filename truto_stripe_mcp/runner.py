@@ -9,17 +9,20 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 import anyio
+from anyio.abc import TaskGroup
 from pydantic import SecretStr
 
 from .arguments import validate_arguments
-from .catalog import Catalog, ToolSpec
+from .catalog import ToolSpec
+from .catalog_file import CatalogFile
+from .catalog_store import CatalogCache
 from .client import ProxyRequest, TrutoClient
 from .config import Settings
 from .confirmation import ApprovalGate, ConfirmationTokens
@@ -49,57 +52,6 @@ _UNKNOWN_REFRESH_AFTER = 30.0
 added the tool), without letting a loop of bad names hammer the tools endpoint."""
 
 
-class CatalogCache:
-    """The upstream catalog, held in memory for ``ttl`` seconds.
-
-    One load at a time: concurrent tools/list requests share the same fetch. A failed
-    refresh keeps serving the previous catalog (logged), because a flaky tools endpoint
-    should not make every tool disappear from an agent's view.
-    """
-
-    def __init__(
-        self,
-        loader: Callable[[], Awaitable[Catalog]],
-        ttl: float,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._loader = loader
-        self._ttl = ttl
-        self._clock = clock
-        self._catalog: Catalog | None = None
-        self._loaded_at = float("-inf")
-        self._lock = anyio.Lock()
-        self.generation = 0
-        """Bumped when a refresh brings a different set of tool names (for list_changed)."""
-
-    @property
-    def age(self) -> float:
-        return self._clock() - self._loaded_at
-
-    async def get(self, *, refresh: bool = False, max_age: float | None = None) -> Catalog:
-        limit = self._ttl if max_age is None else max_age
-        if self._catalog is not None and not refresh and self.age < limit:
-            return self._catalog
-        async with self._lock:
-            if self._catalog is not None and not refresh and self.age < limit:
-                return self._catalog
-            started = self._clock()
-            try:
-                catalog = await self._loader()
-            except Exception:
-                if self._catalog is None:
-                    raise
-                logger.warning("catalog refresh failed; serving the catalog from %.0f s ago", self.age)
-                return self._catalog
-            if started >= self._loaded_at:
-                if self._catalog is not None and catalog.names() != self._catalog.names():
-                    self.generation += 1
-                    logger.info("the tool catalog changed: %d tools now", len(catalog.specs))
-                self._catalog, self._loaded_at = catalog, started
-                logger.info("loaded tool catalog: %d tools", len(catalog.specs))
-            return self._catalog
-
-
 @dataclass(frozen=True)
 class CallOutcome:
     """A successful call: the upstream JSON, plus notes the agent should read with it."""
@@ -120,7 +72,7 @@ class ToolRunner:
     governor and the idempotency keys.
     """
 
-    def __init__(self, settings: Settings, client: TrutoClient) -> None:
+    def __init__(self, settings: Settings, client: TrutoClient, background: TaskGroup | None = None) -> None:
         self.settings = settings
         self.client = client
         self.filter = Selection(
@@ -141,10 +93,36 @@ class ToolRunner:
         )
         self.keys = IdempotencyKeys(settings.idempotency_window)
         self.tokens = ConfirmationTokens(ttl=settings.confirmation_ttl)
-        self.catalog_cache = CatalogCache(self._load_catalog, settings.catalog_ttl)
+        self.catalog_cache = CatalogCache(
+            self._fetch_tool_entries,
+            settings.catalog_ttl,
+            endpoint=f"GET {client.tools_path}",
+            saved_file=self._catalog_file(),
+            background=background,
+        )
 
-    async def _load_catalog(self) -> Catalog:
-        return await self.client.fetch_catalog(self.filter.upstream_query(), send=self.sender.send)
+    def catalog_query(self) -> dict[str, str]:
+        """What the tools endpoint is asked for: the filters Truto applies itself, and undocumented
+        tools when ``include_undocumented`` is on."""
+        query = self.filter.upstream_query()
+        if self.settings.include_undocumented:
+            query["has_description"] = "false"
+        return query
+
+    def _catalog_file(self) -> CatalogFile | None:
+        """Where this account's catalog is saved; none for the in-process sandbox, whose catalog is
+        built in and cannot fail (and a try-out should leave nothing in the user's cache)."""
+        if self.settings.sandbox:
+            return None
+        return CatalogFile.for_account(
+            self.settings.catalog_cache_dir(),
+            self.client.base_url,
+            self.client.integrated_account_id,
+            self.catalog_query(),
+        )
+
+    async def _fetch_tool_entries(self) -> Sequence[Mapping[str, Any]]:
+        return await self.client.fetch_tool_entries(self.catalog_query(), send=self.sender.send)
 
     async def selected_tools(self, *, refresh: bool = False) -> list[ToolSpec]:
         """Every catalog tool this configuration may call, in a stable order."""
@@ -358,8 +336,13 @@ def _replay_note(tool: str, choice: KeyChoice, stripe_said_replayed: bool) -> st
 
 
 @asynccontextmanager
-async def open_runner(settings: Settings) -> AsyncIterator[ToolRunner]:
+async def open_runner(settings: Settings, *, serving: bool = False) -> AsyncIterator[ToolRunner]:
     """A runner with its HTTP client, closed on exit.
+
+    ``serving`` (a server, not a one-shot command) gives the runner a task group for
+    background work: the first tools/list is answered from the catalog's disk copy while
+    Truto is asked, and saving the copy never delays an answer. It is cancelled on exit,
+    except for a save under way, which finishes.
 
     With ``settings.sandbox`` the client talks to the embedded sandbox in-process (no
     port, no key needed); the sandbox package is imported only then, so the serving
@@ -390,4 +373,9 @@ async def open_runner(settings: Settings) -> AsyncIterator[ToolRunner]:
         max_response_bytes=settings.max_response_bytes,
     )
     async with client:
-        yield ToolRunner(settings, client)
+        if not serving:
+            yield ToolRunner(settings, client)
+            return
+        async with anyio.create_task_group() as background:
+            yield ToolRunner(settings, client, background)
+            background.cancel_scope.cancel()

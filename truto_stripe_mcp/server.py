@@ -25,6 +25,7 @@ from .catalog import ToolSpec
 from .config import Settings
 from .confirmation import ELICIT_SCHEMA, ApprovalGate, InputNeeded
 from .errors import ToolError
+from .list_changed import ListChangedNotifier
 from .local_tools import LocalTool
 from .redaction import contains_secret, redact, redact_value
 from .retry import Wait
@@ -175,35 +176,27 @@ class _StripeServer(Server[Any]):
 def build_server(runner: ToolRunner) -> Server[Any]:
     """The MCP server for one runner; handlers stay thin so the runner is the one path."""
 
+    notifier = ListChangedNotifier(runner.catalog_cache)
+
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
+        generation = runner.catalog_cache.generation
         try:
             specs, local = await runner.listed_tools()
         except ToolError as exc:
             raise MCPError(
                 types.INTERNAL_ERROR, redact(f"Could not load the tool catalog: {exc.agent_message()}")
             ) from exc
-        await announce_catalog_changes(ctx)
+        await notifier.seen(ctx, generation)
         tools = [*(to_mcp_tool(spec) for spec in specs), *(to_mcp_tool(tool) for tool in local)]
         page, next_cursor = paginate_tools(
             tools, params.cursor if params else None, runner.settings.tools_page_size
         )
         return types.ListToolsResult(tools=page, next_cursor=next_cursor)
 
-    announced = [runner.catalog_cache.generation]
-
-    async def announce_catalog_changes(ctx: Any) -> None:
-        """Tell a handshake-era client once that the tool list changed (2026 clients subscribe)."""
-        generation = runner.catalog_cache.generation
-        if generation != announced[0] and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS:
-            announced[0] = generation
-            try:
-                await ctx.session.send_tool_list_changed()
-            except Exception:  # a notification must never cost the caller its result
-                logger.warning("could not send notifications/tools/list_changed", exc_info=True)
-
     async def on_call_tool(
         ctx: Any, params: types.CallToolRequestParams
     ) -> types.CallToolResult | types.InputRequiredResult:
+        generation = runner.catalog_cache.generation
         wants_progress = bool(ctx.meta and ctx.meta.get("progress_token") is not None)
 
         async def on_progress(progress: float, total: float | None, message: str) -> None:
@@ -239,7 +232,7 @@ def build_server(runner: ToolRunner) -> Server[Any]:
             logger.exception("%s: unexpected error", params.name)
             return error_result(ToolError("Internal error in truto-stripe-mcp; the details are in its log."))
         finally:
-            await announce_catalog_changes(ctx)
+            await notifier.seen(ctx, generation)
         return success_result(outcome)
 
     async def on_list_resources(
@@ -310,7 +303,7 @@ async def serve_stdio(settings: Settings) -> None:
     SIGINT/SIGTERM cancel in-flight calls cleanly (their waits stop, no further upstream
     request is made) and the HTTP client is closed before the process exits.
     """
-    async with open_runner(settings) as runner, anyio.create_task_group() as group:
+    async with open_runner(settings, serving=True) as runner, anyio.create_task_group() as group:
         group.start_soon(_stop_on_signal, group.cancel_scope)
         server = build_server(runner)
         async with pipe_stdio_server() as (read_stream, write_stream):
