@@ -345,7 +345,7 @@ def soak_env(url: str) -> dict[str, str]:
     return server_env(
         url,
         {
-            "TRUTO_MCP_TOOLSETS": "all",
+            "TRUTO_MCP_TOOLSETS": "core",  # every tool the soak calls, listed (the SDK client checks)
             "TRUTO_MCP_TIMEOUT": str(TIMEOUT_S),
             "TRUTO_MCP_DEADLINE": str(DEADLINE_S),
             "TRUTO_MCP_MAX_ATTEMPTS": "6",
