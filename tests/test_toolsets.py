@@ -121,8 +121,10 @@ def test_sales_creates_customers_tax_ids_links_and_prices() -> None:
         assert absent not in sales
 
 
-def test_readonly_is_every_list_and_get_and_all_is_everything() -> None:
-    assert members("readonly") == READS
+def test_readonly_is_every_tool_that_reads_and_all_is_everything() -> None:
+    readers = {spec.name for spec in SPECS if spec.is_read}
+    assert members("readonly") == readers and READS < readers
+    assert {"search_a_stripe_customer", "retrieve_a_stripe_balance", "upcoming_a_stripe_invoice"} <= readers
     assert members("all") == set(BY_NAME)
 
 
@@ -149,7 +151,7 @@ def test_rules_do_not_leak_into_neighbouring_resources() -> None:
         spec("list_all_stripe_payment_link_line_items", "payment_link_items", "list")
     )
     assert not TOOLSETS["support"].contains(spec("create_a_stripe_charge", "charges", "create"))
-    assert not TOOLSETS["readonly"].contains(spec("search_stripe_customers", "customers", "search"))
+    assert not TOOLSETS["readonly"].contains(spec("capture_a_stripe_charge", "charges", "capture"))
 
 
 def test_rule_method_words() -> None:

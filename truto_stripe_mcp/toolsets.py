@@ -46,6 +46,7 @@ def method_matches(word: str, spec: ToolSpec) -> bool:
         or (word == "read" and spec.method in READ_METHODS)
         or (word == "write" and spec.method in WRITE_METHODS)
         or (word == "custom" and spec.kind == "custom")
+        or (word == "reads" and spec.is_read)
     )
 
 
@@ -130,7 +131,11 @@ TOOLSETS: dict[str, Toolset] = {
                 Rule(("products",), _READ),
             ),
         ),
-        Toolset("readonly", "Every list and get tool; nothing that changes data.", (Rule(("*",), _READ),)),
+        Toolset(
+            "readonly",
+            "Every tool that only reads (list, get, search ...); nothing that changes data.",
+            (Rule(("*",), ("reads",)),),
+        ),
         Toolset("all", "Every tool in the catalog.", (Rule(("*",)),)),
     )
 }
@@ -215,9 +220,10 @@ class Selection:
                 f"{spec.name} is not in this server's allow list (--tools); "
                 f"add it there or use --toolsets {fit}."
             )
+        widen = "all" if fit == "all" else f"{DEFAULT_TOOLSET},{fit}"
         return (
             f"{spec.name} is not in the default {DEFAULT_TOOLSET} toolset; "
-            f"start the server with --toolsets {DEFAULT_TOOLSET},{fit} or --tools {spec.name}."
+            f"start the server with --toolsets {widen} or --tools {spec.name}."
         )
 
     def refusal(self, spec: ToolSpec) -> str | None:

@@ -250,6 +250,11 @@ def _synthetic(call: Call) -> StripeObject:
             call.store.require(_OWNERS[param], str(call.query[prop]), param=prop)
     if call.route.id_param in _OWNERS and call.model is None:
         call.store.require(_OWNERS[call.route.id_param], call.object_id, param="id")
+    for name, value in {**call.query, **call.body}.items():
+        # A parameter that names a stored object (preview a credit note of `invoice`, an
+        # invoice item for `customer`) must name a real one, as at Stripe.
+        if name in _OWNERS and isinstance(value, str) and value and name not in call.route.parents:
+            call.store.require(_OWNERS[name], value, param=name)
     synthesizer = Synthesizer(load_spec(), int(call.store.anchor))
     return synthesizer.answer(call.tool, call.route, path_id=call.path_id, query=call.query, body=call.body)
 
