@@ -7,13 +7,14 @@ goes through httpx.ASGITransport, the in-process mode the MCP server can use.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import anyio
 import httpx
 import pytest
 
+# The fixtures `server`, `sandbox` (reseeded per test) and `client` are in this folder's conftest.
+from tests.sandbox_http.conftest import ACCOUNT, AUTH, NOW
 from truto_stripe_mcp.sandbox import (
     JANE_CHARGE_ID,
     JANE_CUSTOMER_ID,
@@ -24,30 +25,6 @@ from truto_stripe_mcp.sandbox import (
     SandboxServer,
     create_app,
 )
-
-NOW = 1_750_000_000.0
-ACCOUNT = {"integrated_account_id": SANDBOX_ACCOUNT_ID}
-AUTH = {"Authorization": f"Bearer {SANDBOX_API_KEY}"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(now=NOW)) as srv:
-        yield srv
-
-
-@pytest.fixture
-def sandbox(server: SandboxServer) -> Sandbox:
-    """A freshly reseeded sandbox for every test (reseeding takes a few milliseconds)."""
-    server.sandbox.reset()
-    server.sandbox.configure(catalog_shape="result", catalog_page_size=None, rate_limit=None)
-    return server.sandbox
-
-
-@pytest.fixture
-def client(server: SandboxServer, sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, headers=AUTH, timeout=5.0) as c:
-        yield c
 
 
 def get(client: httpx.Client, path: str, **params: Any) -> httpx.Response:

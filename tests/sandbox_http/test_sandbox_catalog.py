@@ -6,47 +6,21 @@ shaped by Stripe's response schema. Real loopback server, plain httpx.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
-import pytest
 
+# The fixtures `server`, `sandbox` (reseeded per test) and `client` are in this folder's conftest.
+from tests.sandbox_http.conftest import ACCOUNT, NOW
 from tests.stripe_arguments import required_arguments
 from truto_stripe_mcp.client import encode_query
 from truto_stripe_mcp.sandbox import (
     JANE_CHARGE_ID,
     JANE_CUSTOMER_ID,
-    SANDBOX_ACCOUNT_ID,
-    SANDBOX_API_KEY,
     Sandbox,
-    SandboxConfig,
-    SandboxServer,
 )
 from truto_stripe_mcp.sandbox.catalog import all_tools
 from truto_stripe_mcp.sandbox.stripe_spec import load_spec
-
-NOW = 1_750_000_000.0
-ACCOUNT = {"integrated_account_id": SANDBOX_ACCOUNT_ID}
-AUTH = {"Authorization": f"Bearer {SANDBOX_API_KEY}"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(SandboxConfig(now=NOW)) as srv:
-        yield srv
-
-
-@pytest.fixture
-def sandbox(server: SandboxServer) -> Sandbox:
-    server.sandbox.reset()
-    return server.sandbox
-
-
-@pytest.fixture
-def client(server: SandboxServer, sandbox: Sandbox) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, headers=AUTH, timeout=10.0) as c:
-        yield c
 
 
 def call_tool(
