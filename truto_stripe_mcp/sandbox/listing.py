@@ -10,12 +10,9 @@ and ``status``) are spelled out here.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .store import Store, StripeObject, decode_offset, encode_offset
-
-if TYPE_CHECKING:
-    from .operations import Stateful
 
 DEFAULT_LIMIT = 10
 _CLOSED_SUBSCRIPTION = frozenset({"canceled", "incomplete_expired"})
@@ -130,11 +127,12 @@ def list_objects(
     return envelope(items, cursor)
 
 
-def embedded_page(store: Store, model: Stateful, query: Mapping[str, Any]) -> dict[str, Any]:
+def embedded_page(
+    store: Store, query: Mapping[str, Any], *, parent: str, parent_collection: str, embedded: str
+) -> dict[str, Any]:
     """A page of the list embedded in the parent object (an invoice's lines), in Truto's envelope."""
-    assert model.parent is not None and model.embedded is not None
-    parent = store.require(model.parent_collection, str(query[model.parent]), param=model.parent)
-    data: list[StripeObject] = parent[model.embedded]["data"]
+    owner = store.require(parent_collection, str(query[parent]), param=parent)
+    data: list[StripeObject] = owner[embedded]["data"]
     start = decode_offset(query["next_cursor"]) if query.get("next_cursor") else 0
     limit = int(query.get("limit", DEFAULT_LIMIT))
     page = data[start : start + limit]

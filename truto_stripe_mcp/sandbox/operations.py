@@ -215,8 +215,14 @@ def execute(call: Call) -> StripeObject:
         call.store.require(model.parent_collection, call.parent_id, param=model.parent)
         if call.method == "create":
             call.body.setdefault(model.parent, call.parent_id)
-    if call.method == "list" and model.embedded:
-        return embedded_page(call.store, model, call.query)
+    if call.method == "list" and model.embedded and model.parent:
+        return embedded_page(
+            call.store,
+            call.query,
+            parent=model.parent,
+            parent_collection=model.parent_collection,
+            embedded=model.embedded,
+        )
     if call.method == "list":
         return list_objects(call.store, model.collection, call.query, call.tool, parent=model.parent)
     if call.method == "get":
