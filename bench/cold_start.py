@@ -28,7 +28,7 @@ the starts in a round rotates. ``--tools-delay`` makes the sandbox's tools endpo
 that much later, as a remote Truto would.
 
 Also measured: ``--sandbox`` (the in-process sandbox: seeding plus Starlette), ``--help``
-(the CLI without the server) and ``import truto_stripe_mcp.server``.
+(the CLI without the server) and ``import truto_stripe_mcp.serve.server``.
 
 Then an import profile: the server runs the same exchange under ``python -X importtime``,
 keeping the modules imported before ``tools/list`` was answered; each module's self time
@@ -410,7 +410,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         starts: dict[str, list[str]] = {
             "python start-up": [python, "-c", ready.removeprefix("; ")],
             "SDK imports (lowlevel + stdio)": [python, "-c", SDK_IMPORTS + ready],
-            "import truto_stripe_mcp.server": [python, "-c", "import truto_stripe_mcp.server" + ready],
+            "import truto_stripe_mcp.serve.server": [
+                python,
+                "-c",
+                "import truto_stripe_mcp.serve.server" + ready,
+            ],
             "truto-stripe-mcp --help": [*server_argv, "--help"],
         }
         exchanges: dict[str, tuple[list[str], dict[str, str] | None]] = {

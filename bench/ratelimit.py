@@ -9,7 +9,7 @@ server-side figures.
 
 The plain client is what a naive integration does: on a 429, 5xx or connection error it
 waits ``rand * min(cap, base * 2**(attempt-1))`` (full jitter, the same base, cap and
-attempt budget as :class:`~truto_stripe_mcp.ratelimit.RetryPolicy`) and ignores every
+attempt budget as :class:`~truto_stripe_mcp.upstream.retry_policy.RetryPolicy`) and ignores every
 rate-limit header.
 
     python -m bench.ratelimit                         # N=500, C=20, R=50, W=1, --repeat 3
@@ -40,12 +40,12 @@ import anyio
 import httpx
 
 from bench._common import SandboxProcess, bench_cache_dir
-from truto_stripe_mcp.client import TrutoClient
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.errors import ToolError
-from truto_stripe_mcp.ratelimit import RetryPolicy, backoff_delay
 from truto_stripe_mcp.runner import ToolRunner
 from truto_stripe_mcp.sandbox import JANE_CUSTOMER_ID, SANDBOX_ACCOUNT_ID, SANDBOX_API_KEY
+from truto_stripe_mcp.upstream.client import TrutoClient
+from truto_stripe_mcp.upstream.retry_policy import RetryPolicy, backoff_delay
 
 TOOL = "get_single_stripe_customer_by_id"
 AUTH = {"Authorization": f"Bearer {SANDBOX_API_KEY}"}

@@ -4,7 +4,7 @@ Runs every task of ``bench/search_tasks.json`` (a billing job in an agent's word
 tools that would do it) against the 468-tool catalog derived from Stripe's API
 (``truto_stripe_mcp/sandbox/data/stripe_catalog.json.gz``), with two rankers in the same run:
 
-* **ours**: ``truto_stripe_mcp.tool_search.search``, exactly what search_tools calls.
+* **ours**: ``truto_stripe_mcp.catalog.search.search``, exactly what search_tools calls.
 * **BM25** (the baseline): Okapi BM25 (k1=1.2, b=0.75) over each tool's name words and
   Stripe's description, with the same tokenizer, stemming and stop words as ours, so the
   difference is the ranking, not the word splitting.
@@ -35,9 +35,9 @@ from pathlib import Path
 from typing import Any
 
 from bench._common import REPO_ROOT, line, machine, ms, summarize, write_json
-from truto_stripe_mcp.catalog import Catalog, ToolSpec
-from truto_stripe_mcp.search_words import STOP_WORDS, text_words
-from truto_stripe_mcp.tool_search import search
+from truto_stripe_mcp.catalog.search import search
+from truto_stripe_mcp.catalog.search_words import STOP_WORDS, text_words
+from truto_stripe_mcp.catalog.spec import Catalog, ToolSpec
 
 TASKS_PATH = REPO_ROOT / "bench" / "search_tasks.json"
 CATALOG_PATH = REPO_ROOT / "truto_stripe_mcp" / "sandbox" / "data" / "stripe_catalog.json.gz"

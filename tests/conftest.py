@@ -16,11 +16,11 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from truto_stripe_mcp.catalog_file import default_cache_dir
-from truto_stripe_mcp.client import TrutoClient
+from truto_stripe_mcp.catalog.file import default_cache_dir
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.runner import ToolRunner
 from truto_stripe_mcp.sandbox import SandboxConfig, SandboxServer
+from truto_stripe_mcp.upstream.client import TrutoClient
 
 # A distinctive key so the suite can prove it never leaks into any output.
 SECRET_KEY = "tk_live_SECRET_4f9a1c0de5b2_must_never_leak"

@@ -13,7 +13,7 @@ import pytest
 
 from tests.conftest import runner_for, server_env, spawn_server
 from truto_stripe_mcp.errors import InvalidArgumentsError, ToolRefusedError, UpstreamError
-from truto_stripe_mcp.runner import CallOutcome
+from truto_stripe_mcp.pipeline.call import CallOutcome
 from truto_stripe_mcp.sandbox import Fault, SandboxServer
 from truto_stripe_mcp.shaping import compact_json
 

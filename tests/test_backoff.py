@@ -22,12 +22,13 @@ import httpx
 import pytest
 
 from tests.conftest import ACCOUNT_ID, SECRET_KEY, assert_no_leak, sandbox_config, server_env, spawn_server
-from truto_stripe_mcp.client import ProxyResponse, TrutoClient
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.errors import ToolError, TransportError, UpstreamError
-from truto_stripe_mcp.retry import RateLimitedError, Wait
-from truto_stripe_mcp.runner import CallOutcome, ToolRunner
+from truto_stripe_mcp.pipeline.call import CallOutcome
+from truto_stripe_mcp.runner import ToolRunner
 from truto_stripe_mcp.sandbox import JANE_CHARGE_ID, JANE_CUSTOMER_ID, Fault, RecordedRequest, SandboxServer
+from truto_stripe_mcp.upstream.client import ProxyResponse, TrutoClient
+from truto_stripe_mcp.upstream.governor import RateLimitedError, Wait
 
 pytestmark = pytest.mark.anyio
 

@@ -6,17 +6,12 @@ from urllib.parse import unquote
 
 import pytest
 
-from truto_stripe_mcp.arguments import validate_arguments
-from truto_stripe_mcp.catalog import (
-    Catalog,
-    CatalogFormatError,
-    ToolSpec,
-    extract_tools,
-    parse_tool,
-)
-from truto_stripe_mcp.client import ProxyRequest, encode_path_id, encode_query
-from truto_stripe_mcp.errors import InvalidArgumentsError
-from truto_stripe_mcp.toolsets import Selection
+from truto_stripe_mcp.catalog.spec import Catalog, ToolSpec, parse_tool
+from truto_stripe_mcp.catalog.toolsets import Selection
+from truto_stripe_mcp.errors import CatalogFormatError, InvalidArgumentsError
+from truto_stripe_mcp.pipeline.check_arguments import validate_arguments
+from truto_stripe_mcp.pipeline.send import route
+from truto_stripe_mcp.upstream.client import encode_path_id, encode_query, extract_tools
 
 LIST_CUSTOMERS = {
     "name": "list_all_stripe_customers",
@@ -244,7 +239,7 @@ def test_routes(raw: dict, arguments: dict, method: str, path: str, query: dict,
     spec = parse_tool(raw)
     checked = validate_arguments(spec.name, spec.input_schema, arguments, max_bytes=10_000)
     path_id, q, b = spec.split_arguments(checked)
-    request = ProxyRequest.for_tool(spec, path_id=path_id, query=q, body=b)
+    request = route(spec, path_id=path_id, query=q, body=b)
     assert (request.http_method, request.path) == (method, path)
     assert dict(request.query) == query
     assert request.body == body

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import ACCOUNT_ID, SECRET_KEY
-from truto_stripe_mcp.catalog_file import CatalogFile, CatalogFileError, default_cache_dir, describe_age
+from truto_stripe_mcp.catalog.file import CatalogFile, CatalogFileError, default_cache_dir, describe_age
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.redaction import forget_secrets, register_secret
 from truto_stripe_mcp.sandbox import TOOLS

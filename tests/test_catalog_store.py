@@ -17,8 +17,8 @@ from mcp.shared.exceptions import MCPError
 
 from tests.conftest import ACCOUNT_ID, SECRET_KEY, runner_for, sandbox_config, server_env, spawn_server
 from tests.test_cli import run_cli
-from truto_stripe_mcp.catalog_file import CatalogFile
-from truto_stripe_mcp.catalog_store import CatalogCache
+from truto_stripe_mcp.catalog.file import CatalogFile
+from truto_stripe_mcp.catalog.store import CatalogCache
 from truto_stripe_mcp.sandbox import TOOLS, Fault, SandboxServer
 
 ENDPOINT = f"GET /integrated-account/{ACCOUNT_ID}/tools"

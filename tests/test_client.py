@@ -23,11 +23,12 @@ from tests.conftest import (
     server_env,
     subprocess_env,
 )
-from truto_stripe_mcp.catalog_store import CatalogCache
-from truto_stripe_mcp.client import TrutoClient
+from truto_stripe_mcp.catalog.spec import Catalog
+from truto_stripe_mcp.catalog.store import CatalogCache
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.runner import ToolRunner
 from truto_stripe_mcp.sandbox import SandboxServer
+from truto_stripe_mcp.upstream.client import TrutoClient
 
 pytestmark = pytest.mark.anyio
 
@@ -41,10 +42,10 @@ def client_for(server: SandboxServer) -> TrutoClient:
 async def test_catalog_every_shape_and_pages(shape: str, page_size: int | None) -> None:
     with SandboxServer(sandbox_config()) as reference:
         async with client_for(reference) as client:
-            expected = (await client.fetch_catalog()).names()
+            expected = Catalog.from_entries(await client.fetch_tool_entries()).names()
     with SandboxServer(sandbox_config(catalog_shape=shape, catalog_page_size=page_size)) as server:
         async with client_for(server) as client:
-            catalog = await client.fetch_catalog()
+            catalog = Catalog.from_entries(await client.fetch_tool_entries())
         pages = [r for r in server.sandbox.requests if r.path.endswith("/tools")]
     assert catalog.names() == expected and len(expected) > 400
     if page_size and shape != "bare":
@@ -53,7 +54,9 @@ async def test_catalog_every_shape_and_pages(shape: str, page_size: int | None) 
 
 async def test_catalog_filters_reach_truto(sandbox: SandboxServer) -> None:
     async with client_for(sandbox) as client:
-        catalog = await client.fetch_catalog({"methods": "read", "tags": "customers"})
+        catalog = Catalog.from_entries(
+            await client.fetch_tool_entries({"methods": "read", "tags": "customers"})
+        )
     assert catalog.specs and all(spec.method in {"list", "get"} for spec in catalog.specs)
     assert all("customers" in spec.tags for spec in catalog.specs)
 

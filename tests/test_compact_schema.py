@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator
 
-from truto_stripe_mcp.compact_schema import (
+from truto_stripe_mcp.catalog.compact_schema import (
     compact_property,
     compact_schema,
     has_nested_fields,

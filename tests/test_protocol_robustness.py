@@ -18,7 +18,7 @@ import pytest
 
 from tests.conftest import INITIALIZE, assert_no_leak, server_env, subprocess_env
 from truto_stripe_mcp.sandbox import Fault, SandboxServer
-from truto_stripe_mcp.stdio_transport import LINE_LIMIT
+from truto_stripe_mcp.serve.stdio import LINE_LIMIT
 
 pytestmark = pytest.mark.anyio
 

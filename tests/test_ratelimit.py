@@ -1,4 +1,4 @@
-"""Tests for truto_stripe_mcp.ratelimit: header parsing, classification, retry decisions, shared state."""
+"""Tests for truto_stripe_mcp.upstream.retry_policy: header parsing, classification, retry decisions, shared state."""
 
 from __future__ import annotations
 
@@ -8,14 +8,9 @@ from datetime import UTC, datetime
 
 import pytest
 
-from truto_stripe_mcp.ratelimit import (
+from truto_stripe_mcp.upstream.rate_limit_headers import (
     EPOCH_THRESHOLD,
     RateLimitInfo,
-    RetryDecision,
-    RetryPolicy,
-    backoff_delay,
-    classify,
-    format_epoch,
     parse_rate_limit_headers,
     parse_ratelimit_limit,
     parse_ratelimit_remaining,
@@ -23,7 +18,14 @@ from truto_stripe_mcp.ratelimit import (
     parse_retry_after,
     reset_resolution,
 )
-from truto_stripe_mcp.ratelimit_state import RateLimitState
+from truto_stripe_mcp.upstream.retry_policy import (
+    RetryDecision,
+    RetryPolicy,
+    backoff_delay,
+    classify,
+    format_epoch,
+)
+from truto_stripe_mcp.upstream.window import RateLimitState
 
 RESET = datetime(2026, 11, 24, 20, 41, 7, tzinfo=UTC).timestamp()
 NOW = RESET - 42.0  # 2026-11-24T20:40:25Z

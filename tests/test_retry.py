@@ -6,11 +6,12 @@ from collections.abc import Sequence
 
 import pytest
 
-from truto_stripe_mcp.client import ProxyRequest, ProxyResponse
 from truto_stripe_mcp.errors import ToolError, TransportError, UpstreamError
-from truto_stripe_mcp.idempotency import IdempotencyKeys
-from truto_stripe_mcp.ratelimit import RetryPolicy
-from truto_stripe_mcp.retry import RateLimitedError, RateLimitGovernor, RetryingSender, Wait
+from truto_stripe_mcp.pipeline.idempotency import IdempotencyKeys
+from truto_stripe_mcp.upstream.client import ProxyRequest, ProxyResponse
+from truto_stripe_mcp.upstream.governor import RateLimitedError, RateLimitGovernor, Wait
+from truto_stripe_mcp.upstream.retry_policy import RetryPolicy
+from truto_stripe_mcp.upstream.sender import RetryingSender
 
 pytestmark = pytest.mark.anyio
 

@@ -8,16 +8,8 @@ from typing import Any
 
 import pytest
 
-from truto_stripe_mcp.shaping import (
-    ALWAYS_KEPT,
-    MIN_BUDGET_CHARS,
-    TRUNCATION_KEY,
-    BudgetCut,
-    compact_json,
-    fit_to_budget,
-    parse_fields,
-    select_fields,
-)
+from truto_stripe_mcp.result_budget import MIN_BUDGET_CHARS, TRUNCATION_KEY, BudgetCut, fit_to_budget
+from truto_stripe_mcp.shaping import ALWAYS_KEPT, compact_json, parse_fields, select_fields
 
 
 def subscription(index: int, *, lines: int = 2, pad: int = 0) -> dict[str, Any]:

@@ -10,10 +10,10 @@ import time
 import pytest
 
 from bench.search_quality import BM25, hit_rates, load_specs, load_tasks, unknown_tools
-from truto_stripe_mcp.catalog import Catalog, ToolSpec
+from truto_stripe_mcp.catalog.search import _index, search
+from truto_stripe_mcp.catalog.search_words import SYNONYMS, VERBS, stem
+from truto_stripe_mcp.catalog.spec import Catalog, ToolSpec
 from truto_stripe_mcp.sandbox import TOOLS
-from truto_stripe_mcp.search_words import SYNONYMS, VERBS, stem
-from truto_stripe_mcp.tool_search import _index, search
 
 SPECS = Catalog.from_entries(TOOLS).specs
 BY_NAME = {spec.name: spec for spec in SPECS}

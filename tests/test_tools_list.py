@@ -14,9 +14,9 @@ import mcp_types as types
 import pytest
 
 from tests.conftest import server_env, spawn_server
-from truto_stripe_mcp.catalog_store import CatalogCache
-from truto_stripe_mcp.list_changed import ListChangedNotifier
+from truto_stripe_mcp.catalog.store import CatalogCache
 from truto_stripe_mcp.sandbox import TOOLS, Fault, SandboxServer
+from truto_stripe_mcp.serve.list_changed import ListChangedNotifier
 
 pytestmark = pytest.mark.anyio
 SNAPSHOT = Path(__file__).with_name("snapshots") / "tools_list.json"

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from truto_stripe_mcp.catalog import Catalog, ToolSpec
-from truto_stripe_mcp.sandbox import TOOLS
-from truto_stripe_mcp.toolsets import (
+from truto_stripe_mcp.catalog.spec import Catalog, ToolSpec
+from truto_stripe_mcp.catalog.toolsets import (
     TOOLSETS,
     Rule,
     Selection,
@@ -15,6 +14,7 @@ from truto_stripe_mcp.toolsets import (
     parse_toolsets,
     select,
 )
+from truto_stripe_mcp.sandbox import TOOLS
 
 SPECS = Catalog.from_entries(TOOLS).specs
 BY_NAME = {spec.name: spec for spec in SPECS}

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from tests.conftest import SECRET_KEY, runner_for, server_env, spawn_server
-from truto_stripe_mcp.catalog_store import CatalogUnavailableError
+from truto_stripe_mcp.catalog.store import CatalogUnavailableError
 from truto_stripe_mcp.errors import UnexpectedBodyError
 from truto_stripe_mcp.sandbox import JANE_CHARGE_ID, JANE_CUSTOMER_ID, Fault, RecordedRequest, SandboxServer
 

@@ -15,9 +15,9 @@ from jsonschema import Draft202012Validator
 
 from tests.conftest import runner_for, server_env, spawn_server
 from tests.stripe_arguments import required_arguments
-from truto_stripe_mcp.catalog import Catalog, ToolSpec
+from truto_stripe_mcp.catalog.spec import Catalog, ToolSpec
+from truto_stripe_mcp.catalog.toolsets import TOOLSETS
 from truto_stripe_mcp.sandbox import TOOLS, SandboxServer
-from truto_stripe_mcp.toolsets import TOOLSETS
 
 pytestmark = pytest.mark.anyio
 SPECS = Catalog.from_entries(TOOLS).specs

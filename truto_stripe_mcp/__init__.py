@@ -15,19 +15,19 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:  # what type checkers and IDEs see; at run time, __getattr__ below
-    from .catalog import Catalog, ToolSpec
-    from .client import ProxyRequest, ProxyResponse, TrutoClient
+    from .catalog.spec import Catalog, ToolSpec
+    from .catalog.toolsets import TOOLSETS, Selection
     from .config import ConfigError, Settings, load_settings
     from .errors import InvalidArgumentsError, ToolError, ToolRefusedError, UnknownToolError, UpstreamError
     from .runner import ToolRunner, open_runner
-    from .toolsets import TOOLSETS, Selection
+    from .upstream.client import ProxyRequest, ProxyResponse, TrutoClient
 
 _EXPORTS: dict[str, str] = {
-    "Catalog": "catalog",
-    "ToolSpec": "catalog",
-    "ProxyRequest": "client",
-    "ProxyResponse": "client",
-    "TrutoClient": "client",
+    "Catalog": "catalog.spec",
+    "ToolSpec": "catalog.spec",
+    "ProxyRequest": "upstream.client",
+    "ProxyResponse": "upstream.client",
+    "TrutoClient": "upstream.client",
     "ConfigError": "config",
     "Settings": "config",
     "load_settings": "config",
@@ -38,8 +38,8 @@ _EXPORTS: dict[str, str] = {
     "UpstreamError": "errors",
     "ToolRunner": "runner",
     "open_runner": "runner",
-    "TOOLSETS": "toolsets",
-    "Selection": "toolsets",
+    "TOOLSETS": "catalog.toolsets",
+    "Selection": "catalog.toolsets",
 }
 
 

@@ -218,13 +218,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if not settings.sandbox:
             settings.require_credentials()
         if command == "serve" and settings.transport == "http":
-            from .http_transport import check_exposure, serve_http
+            from .serve.http import check_exposure, serve_http
 
             check_exposure(settings)
             anyio.run(serve_http, settings)
             return 0
         if command == "serve":
-            from .server import serve_stdio
+            from .serve.server import serve_stdio
 
             anyio.run(serve_stdio, settings)
             return 0

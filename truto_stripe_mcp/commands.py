@@ -12,14 +12,14 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from .catalog_file import describe_age
-from .catalog_store import CatalogStatus, CatalogUnavailableError
+from .catalog.file import describe_age
+from .catalog.store import CatalogStatus, CatalogUnavailableError
 from .config import Settings
-from .confirmation import ConfirmationRequired
 from .errors import StripeCredentialsError, ToolError
+from .pipeline.approve import ConfirmationRequired
 from .redaction import redact, redact_url
 from .runner import open_runner
-from .server import to_mcp_tool
+from .serve.server import to_mcp_tool
 
 
 def _out(text: str) -> None:

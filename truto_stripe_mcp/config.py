@@ -92,7 +92,7 @@ class Settings(BaseSettings):
     @field_validator("toolsets", mode="after")
     @classmethod
     def _known_toolsets(cls, value: tuple[str, ...]) -> tuple[str, ...]:
-        from .toolsets import parse_toolsets
+        from .catalog.toolsets import parse_toolsets
 
         return parse_toolsets(value)
 
@@ -185,7 +185,7 @@ class Settings(BaseSettings):
         """The directory of the catalog's disk copies: ``cache_dir``, else the platform's user cache."""
         if self.cache_dir is not None:
             return self.cache_dir
-        from .catalog_file import default_cache_dir
+        from .catalog.file import default_cache_dir
 
         return default_cache_dir()
 

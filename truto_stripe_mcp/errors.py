@@ -25,6 +25,10 @@ class ToolError(Exception):
         return {"message": self.agent_message()}
 
 
+class CatalogFormatError(ValueError):
+    """The tools endpoint answered with something that is not a tool list (or an entry that is not a tool)."""
+
+
 class UnknownToolError(ToolError):
     """The name is not a tool of this server (or was filtered out)."""
 

@@ -1,49 +1,45 @@
-"""The one path every tool call takes: catalog lookup, checks, validation, the call.
+"""The runner: one integrated account's tools, and the one way every tool call is run.
 
-Both the MCP handlers and the ``call`` subcommand go through :class:`ToolRunner`, so
-what a person sees on the command line is exactly what an agent gets.
+Both the MCP handlers and the ``call`` subcommand go through :class:`ToolRunner`, so what a
+person sees on the command line is exactly what an agent gets. A call flows one way:
+catalog lookup (:meth:`ToolRunner.resolve`), then the pipeline of stages
+(:mod:`~truto_stripe_mcp.pipeline.chain`), then the Truto client. The server's own tools
+(:mod:`~truto_stripe_mcp.local.inventory`) get the runner as a
+:class:`~truto_stripe_mcp.local.tools.ToolHost`.
 """
 
 from __future__ import annotations
 
 import logging
-import re
-import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import anyio
 from anyio.abc import TaskGroup
 from pydantic import SecretStr
 
-from .arguments import validate_arguments
-from .catalog import ToolSpec
-from .catalog_file import CatalogFile
-from .catalog_store import CatalogCache
-from .client import ProxyRequest, TrutoClient
+from .catalog.file import CatalogFile
+from .catalog.spec import ToolSpec
+from .catalog.store import CatalogCache
+from .catalog.toolsets import Selection
 from .config import Settings
-from .confirmation import ApprovalGate, ConfirmationTokens
-from .discovery import DESCRIBE_TOOL, ESSENTIALS, META_TOOLS
-from .errors import (
-    InvalidArgumentsError,
-    ToolError,
-    ToolRefusedError,
-    UnknownToolError,
-    UnusableResponseError,
-)
-from .idempotency import IdempotencyKeys, KeyChoice, canonical_arguments
-from .local_tools import LOCAL_TOOLS, CallContext, LocalTool, ProgressListener
-from .pagination import page_items_of
-from .ratelimit import RetryPolicy
+from .errors import ToolError, ToolRefusedError, UnknownToolError
+from .local import inventory
+from .local.discovery import ESSENTIALS
+from .local.tools import CallContext, LocalTool, ProgressListener
+from .pipeline.approval_tokens import ConfirmationTokens
+from .pipeline.approve import ApprovalGate
+from .pipeline.call import CallOutcome, ToolCall
+from .pipeline.chain import PipelineSettings, build_pipeline
+from .pipeline.check_arguments import validate_arguments
+from .pipeline.idempotency import IdempotencyKeys
+from .pipeline.send import Send
 from .redaction import register_secret
-from .retry import RateLimitGovernor, RetryingSender, WaitListener
-from .shaping import compact_json, fit_to_budget, parse_fields, select_fields
-from .time_arguments import convert_time_arguments
-from .timestamps import TimestampError, annotate_timestamps
-from .toolsets import Selection
+from .upstream.client import TrutoClient
+from .upstream.governor import RateLimitGovernor, WaitListener
+from .upstream.retry_policy import RetryPolicy
+from .upstream.sender import RetryingSender
 
 logger = logging.getLogger(__name__)
 
@@ -52,24 +48,12 @@ _UNKNOWN_REFRESH_AFTER = 30.0
 added the tool), without letting a loop of bad names hammer the tools endpoint."""
 
 
-@dataclass(frozen=True)
-class CallOutcome:
-    """A successful call: the upstream JSON, plus notes the agent should read with it."""
-
-    data: dict[str, Any]
-    notes: tuple[str, ...] = ()
-    text: str | None = None
-    """``data`` as compact JSON, when the runner already encoded it to check the budget."""
-
-    def json_text(self) -> str:
-        return self.text if self.text is not None else compact_json(self.data)
-
-
 class ToolRunner:
     """Runs tool calls for one integrated account.
 
     Owns the per-account state every call shares: the catalog cache, the rate-limit
-    governor and the idempotency keys.
+    governor, the idempotency keys and the confirmation tokens, and the pipeline built on
+    them.
     """
 
     def __init__(self, settings: Settings, client: TrutoClient, background: TaskGroup | None = None) -> None:
@@ -93,6 +77,18 @@ class ToolRunner:
         )
         self.keys = IdempotencyKeys(settings.idempotency_window)
         self.tokens = ConfirmationTokens(ttl=settings.confirmation_ttl)
+        self.pipeline = build_pipeline(
+            PipelineSettings(
+                max_argument_bytes=settings.max_argument_bytes,
+                iso_timestamps=settings.iso_timestamps,
+                result_budget=settings.result_budget,
+                confirm=settings.confirm,
+            ),
+            send=Send(self.sender),
+            keys=self.keys,
+            tokens=self.tokens,
+            read=self.read_object,
+        )
         self.catalog_cache = CatalogCache(
             self._fetch_tool_entries,
             settings.catalog_ttl,
@@ -100,6 +96,8 @@ class ToolRunner:
             saved_file=self._catalog_file(),
             background=background,
         )
+
+    # -- the catalog ---------------------------------------------------------------------------
 
     def catalog_query(self) -> dict[str, str]:
         """What the tools endpoint is asked for: the filters Truto applies itself, and undocumented
@@ -138,21 +136,20 @@ class ToolRunner:
         selected = await self.selected_tools(refresh=refresh)
         if self.discovery_active(len(selected)):
             essentials = [spec for spec in selected if ESSENTIALS.contains(spec)]
-            return essentials, [*self._allowed(LOCAL_TOOLS), *self._allowed(META_TOOLS)]
-        return selected, self._allowed((*LOCAL_TOOLS, DESCRIBE_TOOL))
+            return essentials, self._allowed(inventory.DISCOVERY)
+        return selected, self._allowed(inventory.ALWAYS_LISTED)
 
     def _allowed(self, tools: tuple[LocalTool, ...]) -> list[LocalTool]:
         return [tool for tool in tools if self.filter.local_refusal(tool.name) is None]
 
     async def _local_tool(self, name: str) -> LocalTool | None:
-        if name in _LOCAL_BY_NAME:
-            return _LOCAL_BY_NAME[name]
-        if name in _META_BY_NAME and self.discovery_active(len(await self.selected_tools())):
-            return _META_BY_NAME[name]
-        return None
+        tool = inventory.BY_NAME.get(name)
+        if tool is None or name not in inventory.DISCOVERY_ONLY:
+            return tool
+        return tool if self.discovery_active(len(await self.selected_tools())) else None
 
     async def resolve(self, name: str) -> ToolSpec:
-        """The spec of a tool that may be called, or why it may not."""
+        """The spec of a tool that may be called, or why it may not (the catalog lookup)."""
         catalog = await self.catalog_cache.get()
         spec = catalog.get(name)
         if spec is None:
@@ -168,10 +165,7 @@ class ToolRunner:
             raise ToolRefusedError(f"Refused: {refusal} No request was sent to Stripe.")
         return spec
 
-    def validate(self, spec: ToolSpec | LocalTool, arguments: Mapping[str, Any] | None) -> dict[str, Any]:
-        return validate_arguments(
-            spec.name, spec.input_schema, arguments, max_bytes=self.settings.max_argument_bytes
-        )
+    # -- calls ---------------------------------------------------------------------------------
 
     async def call(
         self,
@@ -182,17 +176,32 @@ class ToolRunner:
         on_progress: ProgressListener | None = None,
         gate: ApprovalGate | None = None,
     ) -> CallOutcome:
-        """Run one tool call; a :class:`~truto_stripe_mcp.errors.ToolError` says what went wrong."""
+        """Run one tool call by name; a :class:`~truto_stripe_mcp.errors.ToolError` says what went wrong."""
         local = await self._local_tool(name)
-        if local is not None:
-            refusal = self.filter.local_refusal(name)
-            if refusal is not None:
-                raise ToolRefusedError(f"Refused: {refusal}")
-            checked = self.validate(local, arguments)
-            context = CallContext(on_wait=on_wait, on_progress=on_progress, gate=gate)
-            return await local.handler(self, checked, context)
-        spec = await self.resolve(name)
-        return await self.run(spec, arguments, on_wait=on_wait, gate=gate)
+        if local is None:
+            spec = await self.resolve(name)
+            return await self.run(spec, arguments, on_wait=on_wait, gate=gate)
+        refusal = self.filter.local_refusal(name)
+        if refusal is not None:
+            raise ToolRefusedError(f"Refused: {refusal}")
+        checked = validate_arguments(
+            local.name, local.input_schema, arguments, max_bytes=self.settings.max_argument_bytes
+        )
+        context = CallContext(on_wait=on_wait, on_progress=on_progress, gate=gate)
+        return await local.handler(self, checked, context)
+
+    async def run(
+        self,
+        spec: ToolSpec,
+        arguments: Mapping[str, Any] | None,
+        *,
+        on_wait: WaitListener | None = None,
+        budget: bool = True,
+        gate: ApprovalGate | None = None,
+    ) -> CallOutcome:
+        """One catalog tool call through the pipeline (check, convert, approve, key, send, shape)."""
+        call = ToolCall(spec=spec, arguments=dict(arguments or {}), on_wait=on_wait, gate=gate, budget=budget)
+        return await self.pipeline(call)
 
     def default_gate(self) -> ApprovalGate:
         """Approval without an MCP session (the ``call`` command): the token path."""
@@ -214,125 +223,6 @@ class ToolRunner:
             )
             return None
         return outcome.data
-
-    async def run(
-        self,
-        spec: ToolSpec,
-        arguments: Mapping[str, Any] | None,
-        *,
-        on_wait: WaitListener | None = None,
-        budget: bool = True,
-        gate: ApprovalGate | None = None,
-    ) -> CallOutcome:
-        """Validate, ask for approval where needed, send (with backoff), shape the result."""
-        checked = self.validate(spec, arguments)
-        fields = _fields_argument(spec, checked.pop("fields", None))
-        explicit_key = (
-            _idempotency_key(spec, checked.pop("idempotency_key", None)) if not spec.is_read else None
-        )
-        token = checked.pop("confirmation_token", None) if not spec.is_read else None
-        checked = _convert_time_filters(spec, checked)
-        if not spec.is_read:
-            fingerprint = canonical_arguments(spec.name, {**checked, "idempotency_key": explicit_key})
-            await (gate or self.default_gate()).approve(spec, checked, fingerprint, token, self.read_object)
-        path_id, query, body = spec.split_arguments(checked)
-        request = ProxyRequest.for_tool(spec, path_id=path_id, query=query, body=body)
-        choice = None
-        if request.is_mutation:
-            choice = self.keys.choose(spec.name, checked, explicit_key)
-            request = replace(request, idempotency_key=choice.key)
-        logger.info("%s: %s %s", spec.name, request.http_method, request.path)
-        try:
-            response = await self.sender.send(request, on_wait=on_wait)
-            data: Any = response.json_object()
-            if spec.method == "list":
-                page_items_of(data)  # checked before `fields` shaping could drop a bad `result`
-        except UnusableResponseError as exc:
-            if choice is not None:
-                exc.after_write(self.keys.repeat_advice(spec.name, choice))
-            raise
-        notes: list[str] = []
-        if choice is not None and (choice.reused or response.replayed):
-            notes.append(_replay_note(spec.name, choice, response.replayed))
-            logger.info("%s: idempotent replay (key reused: %s)", spec.name, choice.reused)
-        data = self.shape(data, fields)
-        text = None
-        if budget:
-            # Encoded once here: the size check and the agent's text block share the same text.
-            text = compact_json(data)
-            if len(text) > self.settings.result_budget:
-                data, cut = fit_to_budget(data, self.settings.result_budget)
-                if cut is not None:
-                    notes.append(cut.note)
-                text = compact_json(data)
-        return CallOutcome(data, tuple(notes), text)
-
-    def shape(self, data: Any, fields: list[str] | None) -> Any:
-        if fields:
-            data = select_fields(data, fields)
-        if self.settings.iso_timestamps:
-            data = annotate_timestamps(data)
-        return data
-
-
-def _fields_argument(spec: ToolSpec, raw: Any) -> list[str] | None:
-    if raw is None:
-        return None
-    try:
-        return parse_fields(raw) or None
-    except ValueError as exc:
-        raise InvalidArgumentsError(spec.name, [f"`fields`: {exc}"]) from None
-
-
-def _idempotency_key(spec: ToolSpec, key: str | None) -> str | None:
-    """An agent's own key goes into an HTTP header: Stripe allows up to 255 characters, and a
-    header cannot carry control or non-ASCII characters (httpx would fail mid-request)."""
-    if key is None or _HEADER_SAFE.fullmatch(key):
-        return key
-    raise InvalidArgumentsError(
-        spec.name,
-        [
-            "`idempotency_key`: use 1 to 255 printable ASCII characters (letters, digits, '-' and '_' are safest)"
-        ],
-    )
-
-
-def _convert_time_filters(spec: ToolSpec, arguments: dict[str, Any]) -> dict[str, Any]:
-    """ISO dates and phrases in time arguments become epoch seconds before anything is sent.
-
-    Each argument is converted by the shape Stripe's schema gives it (a range filter or one
-    instant, see :mod:`~truto_stripe_mcp.time_arguments`).
-    """
-    if not spec.time_params:
-        return arguments
-    try:
-        return convert_time_arguments(arguments, spec.time_params, now=datetime.now(UTC))
-    except TimestampError as exc:
-        raise InvalidArgumentsError(spec.name, [str(exc)]) from None
-
-
-_LOCAL_BY_NAME = {tool.name: tool for tool in (*LOCAL_TOOLS, DESCRIBE_TOOL)}
-_META_BY_NAME = {tool.name: tool for tool in META_TOOLS}
-_HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,255}")
-
-
-def _replay_note(tool: str, choice: KeyChoice, stripe_said_replayed: bool) -> str:
-    """Say exactly what is known: our key reuse, and whether Stripe marked the answer a replay."""
-    if choice.reused:
-        ago = max(0, round(time.monotonic() - choice.first_used_at))
-        first = f"An identical {tool} call was made {ago} s ago, so this call reused its Idempotency-Key"
-        if stripe_said_replayed:
-            outcome = "Stripe returned the original result instead of doing it again (nothing new happened)"
-        else:
-            outcome = (
-                "Stripe did not mark this answer as a replay, so the earlier call probably never reached "
-                "Stripe and this call did the work now; either way Stripe never acts twice on one key"
-            )
-        return f"Replay: {first}. {outcome}. To really repeat it, call again with a new `idempotency_key`."
-    return (
-        "Replay: Stripe returned a stored result for this Idempotency-Key: an earlier attempt (a lost "
-        "response, or your reused `idempotency_key`) already did this, and it was not done again."
-    )
 
 
 @asynccontextmanager

@@ -13,7 +13,6 @@ import httpx
 # The fixtures `server`, `sandbox` (reseeded per test) and `client` are in this folder's conftest.
 from tests.sandbox_http.conftest import ACCOUNT, NOW
 from tests.stripe_arguments import required_arguments
-from truto_stripe_mcp.client import encode_query
 from truto_stripe_mcp.sandbox import (
     JANE_CHARGE_ID,
     JANE_CUSTOMER_ID,
@@ -21,6 +20,7 @@ from truto_stripe_mcp.sandbox import (
 )
 from truto_stripe_mcp.sandbox.catalog import all_tools
 from truto_stripe_mcp.sandbox.stripe_spec import load_spec
+from truto_stripe_mcp.upstream.client import encode_query
 
 
 def call_tool(

@@ -20,17 +20,19 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from . import __version__, resources
-from .catalog import ToolSpec
-from .config import Settings
-from .confirmation import ELICIT_SCHEMA, ApprovalGate, InputNeeded
-from .errors import ToolError
+from .. import __version__
+from ..catalog.spec import ToolSpec
+from ..config import Settings
+from ..errors import ToolError
+from ..local import resources
+from ..local.tools import LocalTool
+from ..pipeline.approve import ELICIT_SCHEMA, ApprovalGate, InputNeeded
+from ..pipeline.call import CallOutcome
+from ..redaction import contains_secret, redact, redact_value
+from ..runner import ToolRunner, open_runner
+from ..upstream.governor import Wait
 from .list_changed import ListChangedNotifier
-from .local_tools import LocalTool
-from .redaction import contains_secret, redact, redact_value
-from .retry import Wait
-from .runner import CallOutcome, ToolRunner, open_runner
-from .stdio_transport import pipe_stdio_server
+from .stdio import pipe_stdio_server
 
 logger = logging.getLogger(__name__)
 

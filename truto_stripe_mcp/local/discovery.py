@@ -8,15 +8,13 @@ path as a direct call: validation, filters, read-only, approval, backoff and sha
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from .errors import InvalidArgumentsError, ToolRefusedError, UnknownToolError
-from .local_tools import CallContext, LocalTool
-from .tool_search import search
-from .toolsets import Rule, Toolset
-
-if TYPE_CHECKING:
-    from .runner import CallOutcome, ToolRunner
+from ..catalog.search import search
+from ..catalog.toolsets import Rule, Toolset
+from ..errors import InvalidArgumentsError, ToolRefusedError, UnknownToolError
+from ..pipeline.call import CallOutcome
+from .tools import CallContext, LocalTool, ToolHost
 
 ESSENTIALS = Toolset(
     "essentials",
@@ -25,10 +23,8 @@ ESSENTIALS = Toolset(
 )
 
 
-async def _search_tools(runner: ToolRunner, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
-    from .runner import CallOutcome
-
-    specs = await runner.selected_tools()
+async def _search_tools(host: ToolHost, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
+    specs = await host.selected_tools()
     query = arguments["query"]
     try:
         hits = search(specs, query, limit=arguments.get("limit", 8))
@@ -46,10 +42,8 @@ async def _search_tools(runner: ToolRunner, arguments: dict[str, Any], ctx: Call
     return CallOutcome({"results": results, "note": note})
 
 
-async def _describe_tool(runner: ToolRunner, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
-    from .runner import CallOutcome
-
-    spec = await runner.resolve(arguments["name"])
+async def _describe_tool(host: ToolHost, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
+    spec = await host.resolve(arguments["name"])
     return CallOutcome(
         {
             "name": spec.name,
@@ -61,12 +55,12 @@ async def _describe_tool(runner: ToolRunner, arguments: dict[str, Any], ctx: Cal
     )
 
 
-async def _call_tool(runner: ToolRunner, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
+async def _call_tool(host: ToolHost, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
     name = arguments["name"]
     if name in META_NAMES:
         raise ToolRefusedError(f"call_tool cannot call {name}; call it directly.")
     try:
-        return await runner.call(
+        return await host.call(
             name,
             arguments.get("arguments") or {},
             on_wait=ctx.on_wait,

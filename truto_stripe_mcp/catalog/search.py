@@ -38,7 +38,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import lru_cache
 
-from .catalog import ToolSpec
 from .search_words import (
     DETERMINERS,
     LONGEST_PHRASE,
@@ -50,6 +49,7 @@ from .search_words import (
     stem,
     text_words,
 )
+from .spec import ToolSpec
 
 # Weights, in score points. A matched resource word is worth its rarity (idf, ~2 to 5) times
 # _RESOURCE; a word a resource leaves over costs _LEFTOVER times its rarity, so a resource

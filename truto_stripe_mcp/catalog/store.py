@@ -29,9 +29,9 @@ from typing import Any, Literal
 import anyio
 from anyio.abc import TaskGroup
 
-from .catalog import Catalog, CatalogFormatError
-from .catalog_file import CatalogFile, CatalogFileError, SavedCatalog, describe_age
-from .errors import StripeCredentialsError, ToolError, TransportError, UpstreamError
+from ..errors import CatalogFormatError, StripeCredentialsError, ToolError, TransportError, UpstreamError
+from .file import CatalogFile, CatalogFileError, SavedCatalog, describe_age
+from .spec import Catalog
 
 logger = logging.getLogger(__name__)
 

@@ -18,16 +18,16 @@ from urllib.parse import quote
 
 import httpx
 
-from .catalog import Catalog, ToolSpec, extract_tools
-from .config import DEFAULT_MAX_RESPONSE_BYTES
-from .errors import (
+from ..config import DEFAULT_MAX_RESPONSE_BYTES
+from ..errors import (
+    CatalogFormatError,
     InvalidArgumentsError,
     ResponseTooLargeError,
     TransportError,
     UnexpectedBodyError,
     UpstreamError,
 )
-from .redaction import redact_url
+from ..redaction import redact_url
 
 logger = logging.getLogger(__name__)
 
@@ -81,6 +81,25 @@ def encode_path_id(object_id: str, tool: str = "this tool") -> str:
     return quote(object_id, safe="")
 
 
+def extract_tools(payload: Any) -> tuple[list[Mapping[str, Any]], str | None]:
+    """The tool entries and the next cursor of one page of the tools endpoint.
+
+    Accepts ``{"result": [...]}`` (what the SDKs read), ``{"results": [...]}`` (what the
+    reference shows) and a bare array.
+    """
+    if isinstance(payload, list):
+        entries, cursor = payload, None
+    elif isinstance(payload, Mapping):
+        entries = payload.get("result", payload.get("results"))
+        cursor = payload.get("next_cursor")
+        if not isinstance(entries, list):
+            raise CatalogFormatError("the tools response has neither a `result` nor a `results` list")
+    else:
+        raise CatalogFormatError(f"the tools response is a {type(payload).__name__}, not a list of tools")
+    tools = [entry for entry in entries if isinstance(entry, Mapping)]
+    return tools, (str(cursor) if cursor else None)
+
+
 @dataclass(frozen=True)
 class ProxyRequest:
     """One Proxy API call, fully resolved: what will go on the wire."""
@@ -94,44 +113,6 @@ class ProxyRequest:
     mutation: bool | None = None
     """Whether the call changes data; ``None`` reads it off the HTTP method. A custom read
     action (``search``) is a POST on Truto's route, yet no mutation."""
-
-    @classmethod
-    def for_tool(
-        cls,
-        spec: ToolSpec,
-        *,
-        path_id: str | None,
-        query: Mapping[str, Any],
-        body: Mapping[str, Any],
-        idempotency_key: str | None = None,
-    ) -> ProxyRequest:
-        """Map a tool method onto its route (the contract's table)."""
-        resource = quote(spec.resource, safe="")
-        method = spec.method
-        if method == "list":
-            http_method, path = "GET", f"/proxy/{resource}"
-        elif method in {"get", "update", "delete"}:
-            if path_id is None:
-                raise InvalidArgumentsError(spec.name, ["missing required `id`"])
-            http_method = {"get": "GET", "update": "PATCH", "delete": "DELETE"}[method]
-            path = f"/proxy/{resource}/{encode_path_id(path_id, spec.name)}"
-        elif method == "create":
-            http_method, path = "POST", f"/proxy/{resource}"
-        else:
-            http_method, path = "POST", f"/proxy/{resource}/{quote(method, safe='')}"
-        send_body = dict(body) if http_method in {"POST", "PATCH"} else None
-        if http_method == "DELETE" and body:
-            # DELETE has no body on Truto's route: its parameters travel in the query.
-            query = {**query, **body}
-        return cls(
-            tool=spec.name,
-            http_method=http_method,
-            path=path,
-            query=tuple(encode_query(query)),
-            body=send_body,
-            idempotency_key=idempotency_key,
-            mutation=not spec.is_read,
-        )
 
     @property
     def is_mutation(self) -> bool:
@@ -341,14 +322,6 @@ class TrutoClient:
         else:
             logger.warning("tool catalog had more than %d pages; using the first ones", _MAX_CATALOG_PAGES)
         return entries
-
-    async def fetch_catalog(
-        self,
-        filters: Mapping[str, str] | None = None,
-        send: Callable[[ProxyRequest], Awaitable[ProxyResponse]] | None = None,
-    ) -> Catalog:
-        """Every page of the tools endpoint, parsed."""
-        return Catalog.from_entries(await self.fetch_tool_entries(filters, send))
 
 
 def _content_length(headers: httpx.Headers) -> int | None:

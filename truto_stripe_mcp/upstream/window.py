@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from .ratelimit import RateLimitInfo
+from .rate_limit_headers import RateLimitInfo
 
 # Shared window state (one per upstream account), so concurrent callers converge on the allowed rate.
 

@@ -11,8 +11,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .errors import UnexpectedBodyError, body_preview, json_kind
-from .shaping import compact_json
+from ..shaping import compact_json, page_items_of
 
 MAX_PAGE_SIZE = 100
 MAX_ITEMS_LIMIT = 10_000
@@ -136,27 +135,6 @@ async def walk(
             return Walk(items, True, None, pages, None, tuple(encoded))
         if len(items) >= max_items:
             return Walk(items, False, cursor, pages, "max_items", tuple(encoded))
-
-
-def page_items_of(page: Mapping[str, Any]) -> list[Any]:
-    """The items of one list page: its ``result``, which must be a list.
-
-    ``list()`` of anything else would count a string's characters or an object's keys as
-    items and report a wrong list as complete, so any other ``result`` is an error.
-    """
-    items = page.get("result")
-    if isinstance(items, list):
-        return items
-    if "result" not in page:
-        found = "no `result`"
-    else:
-        shown = body_preview(compact_json(items))
-        found = f"`result` as a JSON {json_kind(items)} ({shown})"
-    raise UnexpectedBodyError(
-        f"A page of the list came back with {found} instead of a list of items, so the walk stopped "
-        "and counted nothing from it.",
-        page_keys=sorted(str(key) for key in page)[:20],
-    )
 
 
 def _items_within(items: list[Any], room: int) -> int:

@@ -1,4 +1,4 @@
-"""Idempotency keys: nothing here may ever charge or refund twice.
+"""Stage: idempotency keys, so that nothing here may ever charge or refund twice.
 
 Every mutation carries an ``Idempotency-Key`` that Truto forwards to Stripe, which
 replays its first answer for the same key. The key is made once per tool call and
@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
+
+from ..errors import UnusableResponseError
+from .call import CallOutcome, Next, ToolCall
+
+logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "truto-mcp-"
 MAX_KEY_LENGTH = 255  # Stripe's limit
@@ -91,3 +97,45 @@ class IdempotencyKeys:
             if now - first < self.window:
                 break
             del self._seen[fingerprint]
+
+
+@dataclass(frozen=True)
+class AssignIdempotencyKey:
+    """Stage: every write gets its key here (the agent's, or the dedupe window's), and the
+    agent learns when an answer is a replay of an earlier call."""
+
+    keys: IdempotencyKeys
+
+    async def __call__(self, call: ToolCall, call_next: Next) -> CallOutcome:
+        if call.spec.is_read:
+            return await call_next(call)
+        tool = call.spec.name
+        choice = self.keys.choose(tool, call.arguments, call.idempotency_key)
+        try:
+            outcome = await call_next(replace(call, idempotency_key=choice.key))
+        except UnusableResponseError as exc:
+            exc.after_write(self.keys.repeat_advice(tool, choice))
+            raise
+        if choice.reused or outcome.replayed:
+            logger.info("%s: idempotent replay (key reused: %s)", tool, choice.reused)
+            outcome = replace(outcome, notes=(*outcome.notes, replay_note(tool, choice, outcome.replayed)))
+        return outcome
+
+
+def replay_note(tool: str, choice: KeyChoice, stripe_said_replayed: bool) -> str:
+    """Say exactly what is known: our key reuse, and whether Stripe marked the answer a replay."""
+    if choice.reused:
+        ago = max(0, round(time.monotonic() - choice.first_used_at))
+        first = f"An identical {tool} call was made {ago} s ago, so this call reused its Idempotency-Key"
+        if stripe_said_replayed:
+            outcome = "Stripe returned the original result instead of doing it again (nothing new happened)"
+        else:
+            outcome = (
+                "Stripe did not mark this answer as a replay, so the earlier call probably never reached "
+                "Stripe and this call did the work now; either way Stripe never acts twice on one key"
+            )
+        return f"Replay: {first}. {outcome}. To really repeat it, call again with a new `idempotency_key`."
+    return (
+        "Replay: Stripe returned a stored result for this Idempotency-Key: an earlier attempt (a lost "
+        "response, or your reused `idempotency_key`) already did this, and it was not done again."
+    )

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from fnmatch import fnmatchcase
 from typing import TypedDict, Unpack
 
-from .catalog import READ_METHODS, WRITE_METHODS, ToolSpec
+from .spec import READ_METHODS, WRITE_METHODS, ToolSpec
 
 TOOLSETS_ENV = "TRUTO_MCP_TOOLSETS"
 DEFAULT_TOOLSET = "core"

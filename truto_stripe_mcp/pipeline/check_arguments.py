@@ -1,19 +1,25 @@
-"""Validating a tool call's arguments against its input schema.
+"""Stage: a tool call's arguments checked against its input schema, the server's own set aside.
 
 The low-level MCP server of SDK 2.x does not validate tool input, and Stripe's own
 errors arrive only after a round trip (and sometimes after a side effect). Checking
 here gives the agent every problem at once, each naming the field, before anything is
-sent.
+sent. The arguments that are the server's, not Stripe's (``fields``,
+``idempotency_key``, ``confirmation_token``), leave the arguments here for the stages
+that use them.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from .errors import InvalidArgumentsError
+from ..errors import InvalidArgumentsError
+from ..shaping import parse_fields
+from .call import CallOutcome, Next, ToolCall
 
 if TYPE_CHECKING:
     from jsonschema import Draft202012Validator
@@ -21,6 +27,7 @@ if TYPE_CHECKING:
 
 _MAX_PROBLEMS = 8
 _MAX_CACHED_SCHEMAS = 1024
+_HEADER_SAFE = re.compile(r"[\x21-\x7e]{1,255}")
 
 _by_identity: dict[int, tuple[Mapping[str, Any], Draft202012Validator]] = {}
 """Compiled validators by schema object. A tool's schema is built once per catalog load
@@ -115,3 +122,45 @@ def validate_arguments(
             problems = [*problems[:_MAX_PROBLEMS], f"and {len(problems) - _MAX_PROBLEMS} more"]
         raise InvalidArgumentsError(tool, problems)
     return dict(arguments)
+
+
+@dataclass(frozen=True)
+class CheckArguments:
+    """Stage: refuse arguments the schema rejects; set `fields`, the agent's key and token aside."""
+
+    max_bytes: int
+
+    async def __call__(self, call: ToolCall, call_next: Next) -> CallOutcome:
+        spec = call.spec
+        checked = validate_arguments(spec.name, spec.input_schema, call.arguments, max_bytes=self.max_bytes)
+        fields = _fields_argument(spec.name, checked.pop("fields", None))
+        key = token = None
+        if not spec.is_read:
+            key = _idempotency_key(spec.name, checked.pop("idempotency_key", None))
+            token = checked.pop("confirmation_token", None)
+        checked_call = replace(
+            call, arguments=checked, fields=fields, idempotency_key=key, confirmation_token=token
+        )
+        return await call_next(checked_call)
+
+
+def _fields_argument(tool: str, raw: Any) -> tuple[str, ...]:
+    if raw is None:
+        return ()
+    try:
+        return tuple(parse_fields(raw))
+    except ValueError as exc:
+        raise InvalidArgumentsError(tool, [f"`fields`: {exc}"]) from None
+
+
+def _idempotency_key(tool: str, key: str | None) -> str | None:
+    """An agent's own key goes into an HTTP header: Stripe allows up to 255 characters, and a
+    header cannot carry control or non-ASCII characters (httpx would fail mid-request)."""
+    if key is None or _HEADER_SAFE.fullmatch(key):
+        return key
+    raise InvalidArgumentsError(
+        tool,
+        [
+            "`idempotency_key`: use 1 to 255 printable ASCII characters (letters, digits, '-' and '_' are safest)"
+        ],
+    )

@@ -22,7 +22,7 @@ from typing import Any
 
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from .catalog_store import CatalogCache
+from ..catalog.store import CatalogCache
 
 logger = logging.getLogger(__name__)
 

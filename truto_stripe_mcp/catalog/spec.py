@@ -14,8 +14,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
+from ..errors import CatalogFormatError
+from ..time_arguments import TimeParameter, time_parameters
 from .compact_schema import compact_property, compact_schema, has_nested_fields, plain_sentence
-from .time_arguments import TimeParameter, time_parameters
 
 logger = logging.getLogger(__name__)
 
@@ -69,10 +70,6 @@ _ANNOTATIONS: dict[str, dict[str, bool]] = {
     "delete": {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": True},
 }
 _CUSTOM_ANNOTATIONS = {"readOnlyHint": False, "destructiveHint": True, "idempotentHint": False}
-
-
-class CatalogFormatError(ValueError):
-    """The tools endpoint answered with something that is not a tool list."""
 
 
 class SkippedTool(ValueError):
@@ -259,7 +256,7 @@ class ToolSpec:
 
     @cached_property
     def listed_schema(self) -> dict[str, Any]:
-        """The input schema as tools/list shows it (see :mod:`~truto_stripe_mcp.compact_schema`).
+        """The input schema as tools/list shows it (see :mod:`~truto_stripe_mcp.catalog.compact_schema`).
 
         The shared conventions (``limit``, ``next_cursor``, ``expand``, ``fields``,
         ``idempotency_key``, ``confirmation_token``) are listed by type only; a range
@@ -331,25 +328,6 @@ def parse_tool(raw: Mapping[str, Any]) -> ToolSpec:
         required=tuple(str(item) for item in required),
         tags=tuple(str(tag) for tag in tags),
     )
-
-
-def extract_tools(payload: Any) -> tuple[list[Mapping[str, Any]], str | None]:
-    """The tool entries and the next cursor of one page of the tools endpoint.
-
-    Accepts ``{"result": [...]}`` (what the SDKs read), ``{"results": [...]}`` (what the
-    reference shows) and a bare array.
-    """
-    if isinstance(payload, list):
-        entries, cursor = payload, None
-    elif isinstance(payload, Mapping):
-        entries = payload.get("result", payload.get("results"))
-        cursor = payload.get("next_cursor")
-        if not isinstance(entries, list):
-            raise CatalogFormatError("the tools response has neither a `result` nor a `results` list")
-    else:
-        raise CatalogFormatError(f"the tools response is a {type(payload).__name__}, not a list of tools")
-    tools = [entry for entry in entries if isinstance(entry, Mapping)]
-    return tools, (str(cursor) if cursor else None)
 
 
 @dataclass(frozen=True)

@@ -13,14 +13,15 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from .errors import InvalidArgumentsError
-from .local_tools import CallContext, describe_range, paginate
+from ..errors import InvalidArgumentsError
+from ..timestamps import convert_values
+from .auto_paginate import paginate
+from .convert_timestamp import describe_range
 from .pagination import MAX_ITEMS_LIMIT
-from .timestamps import convert_values
+from .tools import CallContext, ToolHost
 
 if TYPE_CHECKING:
-    from .catalog import ToolSpec
-    from .runner import ToolRunner
+    from ..catalog.spec import ToolSpec
 
 SCHEME = "truto-stripe"
 TIMESTAMP_TEMPLATE = f"{SCHEME}://timestamp/{{value}}"
@@ -104,7 +105,7 @@ def _coerce(value: Any, schema: Any) -> Any:
     return value
 
 
-async def read(runner: ToolRunner, uri: str) -> Any:
+async def read(host: ToolHost, uri: str) -> Any:
     """The JSON document a resource URI names."""
     parts = urlsplit(uri)
     if parts.scheme != SCHEME:
@@ -124,7 +125,7 @@ async def read(runner: ToolRunner, uri: str) -> Any:
             return converted
     if parts.netloc == "list":
         tool = unquote(parts.path.lstrip("/"))
-        spec = await runner.resolve(tool)
+        spec = await host.resolve(tool)
         query = decode_query(parse_qsl(parts.query, keep_blank_values=True))
         raw_max = query.pop("max_items", "1000")
         max_items = int(raw_max) if isinstance(raw_max, str) and raw_max.isdigit() else 0
@@ -132,7 +133,7 @@ async def read(runner: ToolRunner, uri: str) -> Any:
             raise ResourceError(f"max_items must be from 1 to {MAX_ITEMS_LIMIT}")
         arguments = _coerce(query, spec.input_schema)
         walked = await paginate(
-            runner, tool, arguments, max_items=max_items, max_pages=1000, budget_chars=None, ctx=CallContext()
+            host, tool, arguments, max_items=max_items, max_pages=1000, budget_chars=None, ctx=CallContext()
         )
         return walked.as_result(tool)
     raise ResourceError(f"unknown resource {uri!r}; templates: {TIMESTAMP_TEMPLATE}, {LIST_TEMPLATE}")

@@ -22,8 +22,8 @@ import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from .config import ConfigError, Settings
-from .runner import open_runner
+from ..config import ConfigError, Settings
+from ..runner import open_runner
 from .server import build_server
 
 logger = logging.getLogger(__name__)

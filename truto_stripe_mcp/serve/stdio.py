@@ -32,7 +32,7 @@ from mcp.server.stdio import stdio_server
 from mcp.shared.message import SessionMessage
 from pydantic import ValidationError
 
-from .redaction import redact
+from ..redaction import redact
 
 LINE_LIMIT = 32 * 1024 * 1024
 """Longest line read, in bytes: one JSON-RPC message per line, and tool arguments are capped
