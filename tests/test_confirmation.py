@@ -12,8 +12,8 @@ import pytest
 from tests.conftest import runner_for, server_env, spawn_server
 from truto_stripe_mcp.catalog.spec import Catalog
 from truto_stripe_mcp.pipeline.action_words import format_money
+from truto_stripe_mcp.pipeline.approval_gate import ApprovalGate, ConfirmationRequired, needs_confirmation
 from truto_stripe_mcp.pipeline.approval_tokens import ConfirmationTokens, InvalidConfirmation
-from truto_stripe_mcp.pipeline.approve import ApprovalGate, ConfirmationRequired, needs_confirmation
 from truto_stripe_mcp.sandbox import TOOLS, SandboxServer
 
 pytestmark = pytest.mark.anyio

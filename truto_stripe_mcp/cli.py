@@ -16,9 +16,9 @@ from typing import Any
 
 import anyio
 
-from . import __version__
 from .config import ConfigError, Settings, load_settings
 from .redaction import RedactingFormatter, register_secret
+from .version import __version__
 
 PROG = "truto-stripe-mcp"
 

@@ -16,7 +16,7 @@ from .catalog.file import describe_age
 from .catalog.store import CatalogStatus, CatalogUnavailableError
 from .config import Settings
 from .errors import StripeCredentialsError, ToolError
-from .pipeline.approve import ConfirmationRequired
+from .pipeline.approval_gate import ConfirmationRequired
 from .redaction import redact, redact_url
 from .runner import open_runner
 from .serve.server import to_mcp_tool

@@ -28,8 +28,8 @@ from .errors import ToolError, ToolRefusedError, UnknownToolError
 from .local import inventory
 from .local.discovery import ESSENTIALS
 from .local.tools import CallContext, LocalTool, ProgressListener
+from .pipeline.approval_gate import ApprovalGate
 from .pipeline.approval_tokens import ConfirmationTokens
-from .pipeline.approve import ApprovalGate
 from .pipeline.call import CallOutcome, ToolCall
 from .pipeline.chain import PipelineSettings, build_pipeline
 from .pipeline.check_arguments import validate_arguments

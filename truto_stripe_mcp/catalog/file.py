@@ -31,8 +31,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from .. import __version__
 from ..redaction import contains_secret
+from ..version import __version__
 
 logger = logging.getLogger(__name__)
 

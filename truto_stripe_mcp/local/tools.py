@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ..catalog.spec import ToolSpec
     from ..config import Settings
-    from ..pipeline.approve import ApprovalGate
+    from ..pipeline.approval_gate import ApprovalGate
     from ..pipeline.call import CallOutcome
     from ..upstream.governor import WaitListener
 

@@ -17,7 +17,7 @@ from ..shaping import compact_json
 if TYPE_CHECKING:
     from ..catalog.spec import ToolSpec
     from ..upstream.governor import WaitListener
-    from .approve import ApprovalGate
+    from .approval_gate import ApprovalGate
 
 
 @dataclass(frozen=True)

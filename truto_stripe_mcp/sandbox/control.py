@@ -17,17 +17,34 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 from urllib.parse import parse_qs
 
 from starlette.types import Scope
 
 from .asgi import header_dict
+from .config import SandboxConfig
 from .errors import truto_envelope
-from .faults import Fault
+from .faults import Fault, FaultQueue, RecordedRequest
 
-if TYPE_CHECKING:
-    from .app import Sandbox
+
+class Controlled(Protocol):
+    """What the control endpoints steer: the sandbox (:class:`~.app.Sandbox`), seen from here."""
+
+    config: SandboxConfig
+    faults: FaultQueue
+
+    @property
+    def requests(self) -> list[RecordedRequest]: ...
+
+    def stats(self) -> dict[str, int]: ...
+
+    def reset_requests(self) -> None: ...
+
+    def configure(self, **changes: Any) -> SandboxConfig: ...
+
+    def reset(self, **overrides: Any) -> None: ...
+
 
 RESET_FIELDS = frozenset({"seed", "now", "num_customers", "num_charges"})
 
@@ -37,7 +54,7 @@ def _error(status: int, message: str) -> tuple[int, Any]:
 
 
 def handle_control(
-    sandbox: Sandbox, method: str, segments: list[str], scope: Scope, body: bytes
+    sandbox: Controlled, method: str, segments: list[str], scope: Scope, body: bytes
 ) -> tuple[int, Any]:
     """Route one control request; returns (status, JSON-able body)."""
     headers = header_dict(scope.get("headers", []))
@@ -58,28 +75,28 @@ def handle_control(
         return _error(400, str(exc))
 
 
-def _requests(sandbox: Sandbox, _: Any, query: dict[str, str]) -> tuple[int, Any]:
+def _requests(sandbox: Controlled, _: Any, query: dict[str, str]) -> tuple[int, Any]:
     items = sandbox.requests
     if "limit" in query:
         items = items[-int(query["limit"]) :] if int(query["limit"]) > 0 else []
     return 200, {"result": [item.to_dict() for item in items], "stats": sandbox.stats()}
 
 
-def _clear_requests(sandbox: Sandbox, _: Any, __: dict[str, str]) -> tuple[int, Any]:
+def _clear_requests(sandbox: Controlled, _: Any, __: dict[str, str]) -> tuple[int, Any]:
     count = len(sandbox.requests)
     sandbox.reset_requests()
     return 200, {"deleted": count}
 
 
-def _stats(sandbox: Sandbox, _: Any, __: dict[str, str]) -> tuple[int, Any]:
+def _stats(sandbox: Controlled, _: Any, __: dict[str, str]) -> tuple[int, Any]:
     return 200, sandbox.stats()
 
 
-def _faults(sandbox: Sandbox, _: Any, __: dict[str, str]) -> tuple[int, Any]:
+def _faults(sandbox: Controlled, _: Any, __: dict[str, str]) -> tuple[int, Any]:
     return 200, {"result": [asdict(f) for f in sandbox.faults.pending()]}
 
 
-def _inject(sandbox: Sandbox, payload: Any, __: dict[str, str]) -> tuple[int, Any]:
+def _inject(sandbox: Controlled, payload: Any, __: dict[str, str]) -> tuple[int, Any]:
     specs = payload if isinstance(payload, list) else [payload]
     if not all(isinstance(spec, dict) for spec in specs):
         raise ValueError("a fault spec must be a JSON object (or an array of them)")
@@ -89,22 +106,22 @@ def _inject(sandbox: Sandbox, payload: Any, __: dict[str, str]) -> tuple[int, An
     return 200, {"result": [asdict(f) for f in faults]}
 
 
-def _clear_faults(sandbox: Sandbox, _: Any, __: dict[str, str]) -> tuple[int, Any]:
+def _clear_faults(sandbox: Controlled, _: Any, __: dict[str, str]) -> tuple[int, Any]:
     sandbox.faults.clear()
     return 200, {"result": []}
 
 
-def _config(sandbox: Sandbox, _: Any, __: dict[str, str]) -> tuple[int, Any]:
+def _config(sandbox: Controlled, _: Any, __: dict[str, str]) -> tuple[int, Any]:
     return 200, sandbox.config.to_dict()
 
 
-def _configure(sandbox: Sandbox, payload: Any, __: dict[str, str]) -> tuple[int, Any]:
+def _configure(sandbox: Controlled, payload: Any, __: dict[str, str]) -> tuple[int, Any]:
     if not isinstance(payload, dict):
         raise ValueError("expected a JSON object of options")
     return 200, sandbox.configure(**payload).to_dict()
 
 
-def _reset(sandbox: Sandbox, payload: Any, __: dict[str, str]) -> tuple[int, Any]:
+def _reset(sandbox: Controlled, payload: Any, __: dict[str, str]) -> tuple[int, Any]:
     overrides = payload or {}
     if not isinstance(overrides, dict) or set(overrides) - RESET_FIELDS:
         raise ValueError(f"reset accepts only: {', '.join(sorted(RESET_FIELDS))}")

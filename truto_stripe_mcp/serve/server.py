@@ -20,17 +20,17 @@ from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
-from .. import __version__
 from ..catalog.spec import ToolSpec
 from ..config import Settings
 from ..errors import ToolError
 from ..local import resources
 from ..local.tools import LocalTool
-from ..pipeline.approve import ELICIT_SCHEMA, ApprovalGate, InputNeeded
+from ..pipeline.approval_gate import ELICIT_SCHEMA, ApprovalGate, InputNeeded
 from ..pipeline.call import CallOutcome
 from ..redaction import contains_secret, redact, redact_value
 from ..runner import ToolRunner, open_runner
 from ..upstream.governor import Wait
+from ..version import __version__
 from .list_changed import ListChangedNotifier
 from .stdio import pipe_stdio_server
 
