@@ -10,12 +10,12 @@ from typing import Any
 
 import pytest
 
+from truto_stripe_mcp.local.convert_timestamp import convert_values
 from truto_stripe_mcp.timestamps import (
     TIMESTAMP_FIELDS,
     TimestampError,
     annotate_timestamps,
     convert_time_filters,
-    convert_values,
     is_plausible_epoch,
     is_timestamp_field,
     parse_time,

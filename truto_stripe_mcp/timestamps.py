@@ -42,8 +42,8 @@ TIMESTAMP_FIELDS: frozenset[str] = frozenset(
 _EPOCH_MIN = 946_684_800
 _EPOCH_MAX = 4_102_444_800
 # What to_iso can render with a four-digit year (0001-01-01 .. 9999-12-31T23:59:59Z).
-_ISO_MIN = -62_135_596_800
-_ISO_MAX = 253_402_300_799
+ISO_MIN = -62_135_596_800
+ISO_MAX = 253_402_300_799
 
 _ACCEPTED_FORMS = (
     "Accepted forms: Unix epoch seconds (1714521600), a date (2024-05-01, midnight UTC), or an "
@@ -125,7 +125,7 @@ def to_iso(epoch: int | float) -> str:
         if not math.isfinite(epoch):
             raise TimestampError(f"Epoch must be a finite number, got {epoch!r}.")
         epoch = math.floor(epoch)
-    if not _ISO_MIN <= epoch <= _ISO_MAX:
+    if not ISO_MIN <= epoch <= ISO_MAX:
         raise TimestampError(f"Epoch {epoch!r} is outside the representable years 0001..9999.")
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(epoch))
 
@@ -382,28 +382,3 @@ def convert_time_filters(
         else:
             out[key] = _convert(base, value, None, now)
     return out
-
-
-def convert_values(values: list[str | int | float]) -> list[dict[str, Any]]:
-    """Convert each value for the ``convert_timestamp`` tool: ``{"input", "epoch", "iso"}``.
-
-    A bad value yields ``{"input", "error"}`` without failing the others (milliseconds get a
-    hint). An epoch outside 2000..2100 also gets a ``"warning"``: likely a mistake.
-    """
-    results: list[dict[str, Any]] = []
-    for value in values:
-        try:
-            epoch = parse_time(value)
-            if epoch > _ISO_MAX and epoch // 1000 <= _ISO_MAX:
-                raise TimestampError(
-                    f"{epoch} is too large for epoch seconds; if it is milliseconds, "
-                    f"{epoch // 1000} = {to_iso(epoch // 1000)}."
-                )
-            entry: dict[str, Any] = {"input": value, "epoch": epoch, "iso": to_iso(epoch)}
-        except TimestampError as exc:
-            results.append({"input": value, "error": str(exc)})
-            continue
-        if not is_plausible_epoch(epoch):
-            entry["warning"] = f"{epoch} is outside 2000..2100, unusual for a Stripe timestamp."
-        results.append(entry)
-    return results

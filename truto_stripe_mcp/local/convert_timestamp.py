@@ -11,7 +11,7 @@ from typing import Any
 
 from ..errors import InvalidArgumentsError
 from ..pipeline.call import CallOutcome
-from ..timestamps import TimestampError, convert_values, resolve_range, to_iso
+from ..timestamps import ISO_MAX, TimestampError, is_plausible_epoch, parse_time, resolve_range, to_iso
 from .tools import CallContext, LocalTool, ToolHost
 
 
@@ -68,3 +68,28 @@ CONVERT_TIMESTAMP = LocalTool(
     handler=_convert_timestamp,
     open_world=False,
 )
+
+
+def convert_values(values: list[str | int | float]) -> list[dict[str, Any]]:
+    """Convert each value for the ``convert_timestamp`` tool: ``{"input", "epoch", "iso"}``.
+
+    A bad value yields ``{"input", "error"}`` without failing the others (milliseconds get a
+    hint). An epoch outside 2000..2100 also gets a ``"warning"``: likely a mistake.
+    """
+    results: list[dict[str, Any]] = []
+    for value in values:
+        try:
+            epoch = parse_time(value)
+            if epoch > ISO_MAX and epoch // 1000 <= ISO_MAX:
+                raise TimestampError(
+                    f"{epoch} is too large for epoch seconds; if it is milliseconds, "
+                    f"{epoch // 1000} = {to_iso(epoch // 1000)}."
+                )
+            entry: dict[str, Any] = {"input": value, "epoch": epoch, "iso": to_iso(epoch)}
+        except TimestampError as exc:
+            results.append({"input": value, "error": str(exc)})
+            continue
+        if not is_plausible_epoch(epoch):
+            entry["warning"] = f"{epoch} is outside 2000..2100, unusual for a Stripe timestamp."
+        results.append(entry)
+    return results

@@ -14,9 +14,8 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from ..errors import InvalidArgumentsError
-from ..timestamps import convert_values
 from .auto_paginate import paginate
-from .convert_timestamp import describe_range
+from .convert_timestamp import convert_values, describe_range
 from .pagination import MAX_ITEMS_LIMIT
 from .tools import CallContext, ToolHost
 
