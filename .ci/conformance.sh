@@ -22,6 +22,7 @@ fi
 work="$(mktemp -d)"
 # The server's catalog copy (none with --sandbox) goes here, never to the user's cache directory.
 export TRUTO_MCP_CACHE_DIR="$work/catalog-cache"
+export TRUTO_MCP_STATE="sqlite:///$work/state.sqlite3"
 server_pid=""
 cleanup() {
   if [ -n "$server_pid" ] && kill -0 "$server_pid" 2>/dev/null; then

@@ -14,6 +14,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # The server's catalog copy (none with --sandbox) goes here, never to the user's cache directory.
 export TRUTO_MCP_CACHE_DIR="$work/catalog-cache"
+export TRUTO_MCP_STATE="sqlite:///$work/state.sqlite3"
 # Keep the Inspector's catalog and client config out of $HOME.
 export MCP_CATALOG_PATH="$work/mcp.json" MCP_CLIENT_CONFIG_PATH="$work/client.json"
 PYTHON="$(command -v python)"

@@ -20,6 +20,7 @@ work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
 # The server's catalog copy (none with --sandbox) goes here, never to the user's cache directory.
 export TRUTO_MCP_CACHE_DIR="$work/catalog-cache"
+export TRUTO_MCP_STATE="sqlite:///$work/state.sqlite3"
 
 echo "mcpb $("$MCPB" --version) on Node $(node --version); staging with $PYTHON"
 "$PYTHON" mcpb/stage.py stage "$work/bundle"

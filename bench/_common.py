@@ -131,13 +131,19 @@ def bench_cache_dir() -> Path:
     return _cache_dir
 
 
+def bench_state() -> str:
+    """The shared state of this benchmark's servers and runners: the default backend (SQLite),
+    in a file under :func:`bench_cache_dir`, never the user's own state file."""
+    return f"sqlite:///{bench_cache_dir() / 'state.sqlite3'}"
+
+
 def server_env(base_url: str, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """Environment for ``python -m truto_stripe_mcp`` against the sandbox at ``base_url``.
 
     Approval is off (``TRUTO_MCP_CONFIRM=none``) and logging quiet, so the figures are the
     call path, not prompts or log formatting. Inherited ``TRUTO_*`` variables are dropped
     so a developer's real account can never leak into a benchmark, and the catalog's disk
-    copy goes to :func:`bench_cache_dir`.
+    copy and the shared state (the default SQLite backend) go to :func:`bench_cache_dir`.
     """
     env = {key: value for key, value in os.environ.items() if not key.startswith("TRUTO_")}
     env.update(
@@ -148,6 +154,7 @@ def server_env(base_url: str, extra: Mapping[str, str] | None = None) -> dict[st
             "TRUTO_MCP_LOG_LEVEL": "WARNING",
             "TRUTO_MCP_CONFIRM": "none",
             "TRUTO_MCP_CACHE_DIR": str(bench_cache_dir()),
+            "TRUTO_MCP_STATE": bench_state(),
         }
     )
     env.update(extra or {})

@@ -65,6 +65,7 @@ from bench._common import (
     SANDBOX_API_KEY,
     SandboxProcess,
     bench_cache_dir,
+    bench_state,
     cpu_seconds,
     initialize_request,
     jsonrpc_line,
@@ -205,6 +206,7 @@ async def build_variants(
         log_level="WARNING",
         confirm="none",
         cache_dir=str(bench_cache_dir()),
+        state=bench_state(),
     )
     runner: ToolRunner = await stack.enter_async_context(open_runner(settings))
 

@@ -60,7 +60,14 @@ import anyio
 import httpx
 from mcp import Client, StdioServerParameters
 
-from bench._common import SandboxProcess, bench_cache_dir, cpu_seconds, find_server_pid, memory_mib
+from bench._common import (
+    SandboxProcess,
+    bench_cache_dir,
+    bench_state,
+    cpu_seconds,
+    find_server_pid,
+    memory_mib,
+)
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.runner import ToolRunner, open_runner
 from truto_stripe_mcp.sandbox import SANDBOX_ACCOUNT_ID, SANDBOX_API_KEY, SandboxConfig, serve
@@ -281,6 +288,7 @@ async def timing_runs(args: argparse.Namespace, url: str) -> dict[str, Any]:
         result_budget=RESULT_BUDGET,
         log_level="WARNING",
         cache_dir=str(bench_cache_dir()),
+        state=bench_state(),
     )
     async with (
         httpx.AsyncClient(base_url=url, headers=AUTH, timeout=30) as http,

@@ -39,7 +39,7 @@ from typing import Any
 import anyio
 import httpx
 
-from bench._common import SandboxProcess, bench_cache_dir
+from bench._common import SandboxProcess, bench_cache_dir, bench_state
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.errors import ToolError
 from truto_stripe_mcp.runner import ToolRunner
@@ -120,6 +120,7 @@ async def run_governed(
         deadline=deadline,
         max_wait=deadline,
         cache_dir=str(bench_cache_dir()),
+        state=bench_state(),
     )
     api_key, account = settings.require_credentials()
     async with TrutoClient(base_url=url, api_key=api_key, integrated_account_id=account) as client:

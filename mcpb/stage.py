@@ -196,8 +196,10 @@ def check(
     manifest = load_manifest(bundle)
     command, env = launch_command(bundle, python, isolated=isolated)
     with tempfile.TemporaryFile("w+") as errlog, tempfile.TemporaryDirectory() as cache_dir:
-        # A check is not a user's server: it keeps any catalog copy out of the user's cache directory.
+        # A check is not a user's server: it keeps any catalog copy and its shared state out of
+        # the user's cache and state directories.
         env["TRUTO_MCP_CACHE_DIR"] = cache_dir
+        env["TRUTO_MCP_STATE"] = f"sqlite:///{Path(cache_dir) / 'state.sqlite3'}"
         process = subprocess.Popen(
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=errlog, text=True, env=env
         )

@@ -20,6 +20,7 @@ from truto_stripe_mcp.catalog.file import default_cache_dir
 from truto_stripe_mcp.config import load_settings
 from truto_stripe_mcp.runner import ToolRunner
 from truto_stripe_mcp.sandbox import SandboxConfig, SandboxServer
+from truto_stripe_mcp.state.open import default_state_path
 from truto_stripe_mcp.upstream.client import TrutoClient
 
 # A distinctive key so the suite can prove it never leaks into any output.
@@ -29,6 +30,7 @@ FIXED_NOW = 1_764_000_000.0  # 2025-11-24T16:00:00Z: data is stable across days
 
 
 CACHE_DIR_VARIABLE = "TRUTO_MCP_CACHE_DIR"
+STATE_VARIABLE = "TRUTO_MCP_STATE"
 
 
 @pytest.fixture
@@ -49,13 +51,14 @@ def _directory_state(path: Path) -> list[tuple[str, int, int]] | None:
 
 @pytest.fixture(scope="session", autouse=True)
 def real_user_cache_untouched() -> Iterator[None]:
-    """The suite must leave the user's real cache directory as it found it: every server, runner
-    and command a test starts saves its catalog copy in the test's own directory instead."""
-    real = default_cache_dir()
-    before = _directory_state(real)
+    """The suite must leave the user's real cache and state directories as it found them: every
+    server, runner and command a test starts keeps its catalog copy and its shared state
+    (``TRUTO_MCP_STATE``) in the test's own directory instead."""
+    real = (default_cache_dir(), default_state_path().parent)
+    before = [_directory_state(path) for path in real]
     yield
-    after = _directory_state(real)
-    assert after == before, f"the tests wrote into the real user cache directory {real}: {after}"
+    after = [_directory_state(path) for path in real]
+    assert after == before, f"the tests wrote into the real user cache or state directory {real}: {after}"
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -67,6 +70,7 @@ def session_cache_dir(
     path = tmp_path_factory.mktemp("catalog-cache-session")
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv(CACHE_DIR_VARIABLE, str(path))
+        patch.setenv(STATE_VARIABLE, f"sqlite:///{path / 'state.sqlite3'}")
         yield path
 
 
@@ -76,14 +80,15 @@ def catalog_cache_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pyt
     settings read it from this environment, and server_env/subprocess_env pass it to children."""
     path = tmp_path_factory.mktemp("catalog-cache")
     monkeypatch.setenv(CACHE_DIR_VARIABLE, str(path))
+    monkeypatch.setenv(STATE_VARIABLE, f"sqlite:///{tmp_path_factory.mktemp('state') / 'state.sqlite3'}")
     return path
 
 
 def _cache_dir_env() -> dict[str, str]:
-    """This test's catalog cache directory, for a child process's environment."""
-    value = os.environ.get(CACHE_DIR_VARIABLE)
-    assert value, "the session_cache_dir and catalog_cache_dir fixtures set TRUTO_MCP_CACHE_DIR"
-    return {CACHE_DIR_VARIABLE: value}
+    """This test's catalog cache directory and state file, for a child process's environment."""
+    values = {name: os.environ.get(name, "") for name in (CACHE_DIR_VARIABLE, STATE_VARIABLE)}
+    assert all(values.values()), "the session_cache_dir and catalog_cache_dir fixtures set both"
+    return values
 
 
 INITIALIZE = {

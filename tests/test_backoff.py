@@ -327,7 +327,7 @@ class _NoGovernor:
     async def acquire(self, **_: Any) -> int:
         return 0
 
-    def observe(self, response: ProxyResponse, generation: int | None = None) -> None:
+    async def observe(self, response: ProxyResponse, generation: int | None = None) -> None:
         return None
 
 

@@ -25,7 +25,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from tests.conftest import ACCOUNT_ID, CACHE_DIR_VARIABLE, SECRET_KEY, assert_no_leak
+from tests.conftest import ACCOUNT_ID, CACHE_DIR_VARIABLE, SECRET_KEY, STATE_VARIABLE, assert_no_leak
 from truto_stripe_mcp import __version__
 from truto_stripe_mcp.config import Settings
 
@@ -233,7 +233,9 @@ async def test_bundle_serves_the_users_account(bundle: Path, sandbox: Any, tmp_p
         extra_args=(),
     )
     assert env["TRUTO_API_KEY"] == SECRET_KEY and env["TRUTO_MCP_READ_ONLY"] == "true"
-    env[CACHE_DIR_VARIABLE] = os.environ[CACHE_DIR_VARIABLE]  # the catalog copy goes to this test's directory
+    # The catalog copy and the shared state go to this test's directory.
+    env[CACHE_DIR_VARIABLE] = os.environ[CACHE_DIR_VARIABLE]
+    env[STATE_VARIABLE] = os.environ[STATE_VARIABLE]
     params = StdioServerParameters(command=command[0], args=command[1:], env=env, cwd=str(tmp_path))
     errlog_path = tmp_path / "stderr.log"
     with errlog_path.open("w") as errlog:

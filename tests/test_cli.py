@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -10,7 +11,15 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import ACCOUNT_ID, SECRET_KEY, assert_no_leak, server_env, spawn_server, subprocess_env
+from tests.conftest import (
+    ACCOUNT_ID,
+    SECRET_KEY,
+    STATE_VARIABLE,
+    assert_no_leak,
+    server_env,
+    spawn_server,
+    subprocess_env,
+)
 
 
 def run_cli(
@@ -106,7 +115,8 @@ def test_flags_win_over_environment(sandbox: Any) -> None:
 
 @pytest.mark.anyio
 async def test_sandbox_mode_serves_mcp_without_an_account() -> None:
-    env = {"PYTHONUNBUFFERED": "1"}
+    # No account at all; only this test's own state file (never the user's).
+    env = {"PYTHONUNBUFFERED": "1", STATE_VARIABLE: os.environ[STATE_VARIABLE]}
     async with spawn_server(env, ["--sandbox"]) as spawned:
         names = {tool.name for tool in (await spawned.client.list_tools()).tools}
         # A new user sees the small default (core) surface plus the helper tools.

@@ -93,17 +93,17 @@ async def test_token_path_previews_then_runs_once(sandbox: SandboxServer) -> Non
 async def test_token_expires() -> None:
     now = [1_000.0]
     tokens = ConfirmationTokens(ttl=300, clock=lambda: now[0])
-    token = tokens.issue("fp")
+    token = await tokens.issue("fp")
     now[0] += 301
     with pytest.raises(InvalidConfirmation, match="expired"):
-        tokens.redeem(token, "fp")
+        await tokens.redeem(token, "fp")
     with pytest.raises(InvalidConfirmation, match="malformed"):
-        tokens.redeem("ct_nope", "fp")
+        await tokens.redeem("ct_nope", "fp")
 
 
 async def test_a_tampered_request_state_is_refused() -> None:
     tokens = ConfirmationTokens()
-    state = tokens.issue("fingerprint-of-a-small-refund", prefix="rs")
+    state = await tokens.issue("fingerprint-of-a-small-refund", prefix="rs")
     gate = ApprovalGate(tokens, "destructive", answer="accept", request_state=state)
 
     async def read(*_: Any) -> None:

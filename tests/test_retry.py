@@ -195,21 +195,30 @@ async def test_waits_are_reported() -> None:
     assert seen[0].message() == "rate limited by Truto (429), retrying in 2.0 s, attempt 2 of 5"
 
 
-def test_idempotency_keys_dedupe_within_the_window() -> None:
+async def test_idempotency_keys_dedupe_within_the_window() -> None:
     now = [0.0]
     keys = IdempotencyKeys(window=600, clock=lambda: now[0])
-    first = keys.choose("create_a_stripe_refund", {"charge": "ch_1", "amount": 5})
-    again = keys.choose("create_a_stripe_refund", {"amount": 5, "charge": "ch_1"})
+    first = await keys.choose("create_a_stripe_refund", {"charge": "ch_1", "amount": 5})
+    await keys.settle(first, "settled")
+    again = await keys.choose("create_a_stripe_refund", {"amount": 5, "charge": "ch_1"})
     assert again.key == first.key and again.reused and not first.reused
-    other = keys.choose("create_a_stripe_refund", {"charge": "ch_1", "amount": 6})
+    other = await keys.choose("create_a_stripe_refund", {"charge": "ch_1", "amount": 6})
     assert other.key != first.key
     now[0] = 601.0
-    later = keys.choose("create_a_stripe_refund", {"charge": "ch_1", "amount": 5})
+    later = await keys.choose("create_a_stripe_refund", {"charge": "ch_1", "amount": 5})
     assert later.key != first.key and not later.reused
 
 
-def test_idempotency_window_zero_and_explicit_keys() -> None:
+async def test_a_definite_failure_frees_the_call_for_a_fresh_key() -> None:
+    keys = IdempotencyKeys(window=600)
+    first = await keys.choose("create_a_stripe_refund", {"charge": "ch_1"})
+    await keys.settle(first, "failed", "Your card was declined.")
+    again = await keys.choose("create_a_stripe_refund", {"charge": "ch_1"})
+    assert again.key != first.key and not again.reused
+
+
+async def test_idempotency_window_zero_and_explicit_keys() -> None:
     keys = IdempotencyKeys(window=0)
-    assert keys.choose("t", {"a": 1}).key != keys.choose("t", {"a": 1}).key
-    explicit = keys.choose("t", {"a": 1}, explicit="agent-key-1")
+    assert (await keys.choose("t", {"a": 1})).key != (await keys.choose("t", {"a": 1})).key
+    explicit = await keys.choose("t", {"a": 1}, explicit="agent-key-1")
     assert explicit.key == "agent-key-1" and explicit.explicit

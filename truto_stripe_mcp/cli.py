@@ -97,6 +97,13 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         help="where the last good tool catalog is saved (default: the user cache directory; "
         "env TRUTO_MCP_CACHE_DIR)",
     )
+    group.add_argument(
+        "--state",
+        default=default,
+        help="where idempotency keys, the rate-limit window and approval tokens are shared: sqlite "
+        "(default, one machine), sqlite:///PATH, redis://HOST:PORT/DB (replicas), memory "
+        "(env TRUTO_MCP_STATE)",
+    )
     group.add_argument("--timeout", type=float, default=default, help="HTTP timeout in seconds (default 30)")
     group.add_argument("--log-level", default=default, help="DEBUG, INFO, WARNING or ERROR (stderr)")
     group.add_argument(
@@ -154,7 +161,9 @@ def build_parser() -> argparse.ArgumentParser:
     call = sub("call", "call one tool through the same pipeline an agent uses; print the result")
     call.add_argument("tool", help="tool name, e.g. list_all_stripe_customers")
     call.add_argument("--args", default="{}", help="arguments as a JSON object, e.g. '{\"limit\": 3}'")
-    sub("doctor", "check the key, the account and reachability, in plain words")
+    sub("doctor", "check the key, the account, reachability and the shared state, in plain words")
+    state = sub("state", "show or clear this account's shared state (idempotency keys, tokens, window)")
+    state.add_argument("action", nargs="?", choices=("show", "clear"), default="show")
     sandbox = sub("sandbox", "serve the Truto-compatible sandbox on 127.0.0.1 for tests and other clients")
     sandbox.add_argument("--host", default="127.0.0.1")
     sandbox.add_argument("--port", type=int, default=8787)
@@ -182,6 +191,7 @@ _SETTING_FLAGS = (
     "include_undocumented",
     "catalog_ttl",
     "cache_dir",
+    "state",
     "timeout",
     "log_level",
     "iso_timestamps",
@@ -236,6 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return anyio.run(commands.call_once, settings, args.tool, args.args)
         if command == "doctor":
             return anyio.run(commands.doctor, settings)
+        if command == "state":
+            return anyio.run(commands.state, settings, args.action)
         raise ConfigError(f"unknown command {command!r}")
     except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)

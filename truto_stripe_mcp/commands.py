@@ -1,4 +1,4 @@
-"""The people-facing subcommands: ``tools``, ``call`` and ``doctor``.
+"""The people-facing subcommands: ``tools``, ``call``, ``doctor`` and ``state``.
 
 Each goes through the same :class:`~truto_stripe_mcp.runner.ToolRunner` an agent
 uses, so what they show is what an agent would get.
@@ -15,10 +15,10 @@ from typing import Any
 from .catalog.file import describe_age
 from .catalog.store import CatalogStatus, CatalogUnavailableError
 from .config import Settings
-from .errors import StripeCredentialsError, ToolError
+from .errors import StateUnavailableError, StripeCredentialsError, ToolError
 from .pipeline.approval_gate import ConfirmationRequired
 from .redaction import redact, redact_url
-from .runner import open_runner
+from .runner import open_account_state, open_runner
 from .serve.server import to_mcp_tool
 
 
@@ -70,8 +70,7 @@ async def call_once(settings: Settings, tool: str, raw_arguments: str) -> int:
         try:
             outcome = await runner.call(tool, arguments)
         except ConfirmationRequired as exc:
-            # Each process signs its own tokens, so a token printed here cannot be redeemed by
-            # another run: the person at the terminal approves by re-running instead.
+            # The person at the terminal is the one who approves: re-running is the approval.
             _err(f"not done: this needs approval. About to: {exc.description}")
             _err("If you approve, run the same command again with --confirm none.")
             return 1
@@ -101,6 +100,8 @@ async def doctor(settings: Settings) -> int:
         report(True, f"TRUTO_API_KEY is set ({len(settings.api_key.get_secret_value())} characters)")
         report(True, f"TRUTO_INTEGRATED_ACCOUNT_ID is {settings.integrated_account_id}")
         report(True, f"Truto base URL is {redact_url(settings.base_url)}")
+    if not await _check_state(settings, report):
+        settings = settings.model_copy(update={"state": "memory"})  # check the rest regardless
     async with open_runner(settings) as runner:
         catalog = None
         try:
@@ -123,6 +124,59 @@ async def doctor(settings: Settings) -> int:
                 _out("       Loosen --methods/--tags/--tools, or check --exclude-tools.")
     _out("all checks passed" if ok else "some checks failed")
     return 0 if ok else 1
+
+
+async def _check_state(settings: Settings, report: Callable[[bool | None, str], None]) -> bool:
+    """Report the shared state's backend and whether it can be used; False when it cannot."""
+    location = settings.state_location()
+    try:
+        store = await open_account_state(settings)
+    except StateUnavailableError as exc:
+        report(False, f"shared state: {location.describe()} cannot be used: {exc.reason}")
+        _out(
+            "       Writes are refused until it can. Fix it, or choose another with --state / TRUTO_MCP_STATE."
+        )
+        return False
+    try:
+        counts = await store.summary()
+    finally:
+        await store.aclose()
+    held = (
+        f"idempotency keys held: {counts['idempotency_keys']}; used approval tokens: {counts['used_tokens']}"
+    )
+    if location.kind == "memory":
+        report(None, f"shared state: {location.describe()}: not shared with other servers for this account")
+        _out("       Two servers for one account (Claude Desktop and Cursor, replicas) then each keep their")
+        _out("       own dedupe window and rate-limit budget. Use the default (sqlite) or redis://.")
+        return True
+    report(True, f"shared state: {location.describe()} is reachable ({held})")
+    return True
+
+
+async def state(settings: Settings, action: str) -> int:
+    """``state show``: where this account's shared state lives and what it holds; ``state clear``."""
+    try:
+        store = await open_account_state(settings)
+    except StateUnavailableError as exc:
+        _err(f"error: {exc}")
+        return 1
+    try:
+        _out(f"state: {settings.state_location().describe()}")
+        if action == "clear":
+            removed = await store.clear()
+            _out(
+                f"cleared {removed} entries for this account (idempotency keys, used tokens, window, secret)"
+            )
+            _out("Identical writes now get fresh keys, and approval tokens issued before no longer work.")
+            return 0
+        counts = await store.summary()
+        _out(
+            f"idempotency keys held: {counts['idempotency_keys']} (window {settings.idempotency_window:g} s)"
+        )
+        _out(f"approval tokens used and not yet expired: {counts['used_tokens']}")
+        return 0
+    finally:
+        await store.aclose()
 
 
 def _reconnect_advice(exc: StripeCredentialsError) -> str:

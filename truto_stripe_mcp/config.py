@@ -8,10 +8,13 @@ settings use Truto's own names (``TRUTO_API_KEY`` ...); options of this server u
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+if TYPE_CHECKING:
+    from .state.open import StateLocation
 
 DEFAULT_BASE_URL = "https://api.truto.one"
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
@@ -76,6 +79,9 @@ class Settings(BaseSettings):
     max_wait: float = Field(30.0, ge=0, validation_alias="TRUTO_MCP_MAX_WAIT")
     deadline: float = Field(45.0, gt=0, validation_alias="TRUTO_MCP_DEADLINE")
     idempotency_window: float = Field(600.0, ge=0, validation_alias="TRUTO_MCP_IDEMPOTENCY_WINDOW")
+    # Where the dedupe window, the rate-limit window and confirmation tokens live, shared by
+    # every process of the account: sqlite (default), sqlite:///PATH, redis://..., memory.
+    state: str = Field("sqlite", validation_alias="TRUTO_MCP_STATE")
 
     # Transport: stdio (spawned by a client) or streamable HTTP.
     transport: str = Field("stdio", validation_alias="TRUTO_MCP_TRANSPORT")
@@ -159,6 +165,14 @@ class Settings(BaseSettings):
             raise ValueError(f"TRUTO_MCP_CONFIRM must be none, destructive or writes (got {value!r})")
         return value
 
+    @field_validator("state")
+    @classmethod
+    def _state_location(cls, value: str) -> str:
+        from .state.open import StateLocation
+
+        StateLocation.parse(value)
+        return value.strip() or "sqlite"
+
     @field_validator("log_level")
     @classmethod
     def _upper(cls, value: str) -> str:
@@ -180,6 +194,12 @@ class Settings(BaseSettings):
                 "account as TRUTO_INTEGRATED_ACCOUNT_ID (or run with --sandbox)."
             )
         return self.api_key.get_secret_value().strip(), self.integrated_account_id.strip()
+
+    def state_location(self) -> StateLocation:
+        """The parsed ``state`` (validated when the settings were built)."""
+        from .state.open import StateLocation
+
+        return StateLocation.parse(self.state)
 
     def catalog_cache_dir(self) -> Path:
         """The directory of the catalog's disk copies: ``cache_dir``, else the platform's user cache."""

@@ -211,6 +211,30 @@ class TransportError(ToolError):
     """The request never got an HTTP answer (connection refused, timeout, reset)."""
 
 
+class StateUnavailableError(ToolError):
+    """The shared state (the SQLite file, Redis) cannot be used.
+
+    Writes are refused rather than sent without their dedupe: a write sent while the state
+    is away could run twice when repeated. Reads go on, with this process's own rate-limit
+    estimate.
+    """
+
+    def __init__(self, where: str, reason: str) -> None:
+        super().__init__(where, reason)
+        self.where = where
+        self.reason = reason
+
+    def agent_message(self) -> str:
+        return redact(
+            f"Not sent: the shared state ({self.where}) cannot be used ({self.reason}), so this write could "
+            "not be protected against running twice. Nothing was sent to Stripe; reads still work. "
+            "Ask the user to check it (`truto-stripe-mcp doctor`), then call again."
+        )
+
+    def __str__(self) -> str:
+        return redact(f"the shared state ({self.where}) cannot be used: {self.reason}")
+
+
 class UnusableResponseError(ToolError):
     """Truto answered, but with nothing this server can hand on as Stripe's answer.
 

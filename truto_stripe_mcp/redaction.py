@@ -79,3 +79,12 @@ class RedactingFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
+
+
+def url_without_userinfo(url: str) -> str:
+    """The URL as it names a place: a ``user:password@`` part names who connects, not where,
+    and must never be written to disk or shown (a Truto base URL, a Redis URL)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))

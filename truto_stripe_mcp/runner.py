@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from urllib.parse import urlsplit
 
 import anyio
 from anyio.abc import TaskGroup
@@ -23,8 +24,8 @@ from .catalog.file import CatalogFile
 from .catalog.spec import ToolSpec
 from .catalog.store import CatalogCache
 from .catalog.toolsets import Selection
-from .config import Settings
-from .errors import ToolError, ToolRefusedError, UnknownToolError
+from .config import ConfigError, Settings
+from .errors import StateUnavailableError, ToolError, ToolRefusedError, UnknownToolError
 from .local import inventory
 from .local.discovery import ESSENTIALS
 from .local.tools import CallContext, LocalTool, ProgressListener
@@ -36,6 +37,9 @@ from .pipeline.check_arguments import validate_arguments
 from .pipeline.idempotency import IdempotencyKeys
 from .pipeline.send import Send
 from .redaction import register_secret
+from .state.memory import MemoryState
+from .state.open import open_state
+from .state.store import StateStore, account_namespace
 from .upstream.client import TrutoClient
 from .upstream.governor import RateLimitGovernor, WaitListener
 from .upstream.retry_policy import RetryPolicy
@@ -56,9 +60,16 @@ class ToolRunner:
     them.
     """
 
-    def __init__(self, settings: Settings, client: TrutoClient, background: TaskGroup | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        client: TrutoClient,
+        background: TaskGroup | None = None,
+        state: StateStore | None = None,
+    ) -> None:
         self.settings = settings
         self.client = client
+        self.state: StateStore = state if state is not None else MemoryState()
         self.filter = Selection(
             toolsets=settings.toolsets,
             methods=settings.methods,
@@ -67,7 +78,7 @@ class ToolRunner:
             exclude_tools=settings.exclude_tools,
             read_only=settings.read_only,
         )
-        self.governor = RateLimitGovernor()
+        self.governor = RateLimitGovernor(self.state)
         self.sender = RetryingSender(
             client,
             RetryPolicy(
@@ -75,14 +86,17 @@ class ToolRunner:
             ),
             self.governor,
         )
-        self.keys = IdempotencyKeys(settings.idempotency_window)
-        self.tokens = ConfirmationTokens(ttl=settings.confirmation_ttl)
+        self.keys = IdempotencyKeys(
+            settings.idempotency_window, self.state, lease=settings.deadline + settings.timeout + 15.0
+        )
+        self.tokens = ConfirmationTokens(self.state, ttl=settings.confirmation_ttl)
         self.pipeline = build_pipeline(
             PipelineSettings(
                 max_argument_bytes=settings.max_argument_bytes,
                 iso_timestamps=settings.iso_timestamps,
                 result_budget=settings.result_budget,
                 confirm=settings.confirm,
+                deadline=settings.deadline,
             ),
             send=Send(self.sender),
             keys=self.keys,
@@ -242,16 +256,10 @@ async def open_runner(settings: Settings, *, serving: bool = False) -> AsyncIter
     if settings.sandbox:
         import httpx
 
-        from .sandbox import SANDBOX_ACCOUNT_ID, SANDBOX_API_KEY, create_app
+        from .sandbox import create_app
 
         transport = httpx.ASGITransport(app=create_app())
-        settings = settings.model_copy(
-            update={
-                "api_key": SecretStr(SANDBOX_API_KEY),
-                "integrated_account_id": SANDBOX_ACCOUNT_ID,
-                "base_url": "http://sandbox.invalid",
-            }
-        )
+        settings = with_sandbox_account(settings)
     api_key, account_id = settings.require_credentials()
     register_secret(api_key)
     client = TrutoClient(
@@ -262,10 +270,50 @@ async def open_runner(settings: Settings, *, serving: bool = False) -> AsyncIter
         transport=transport,
         max_response_bytes=settings.max_response_bytes,
     )
-    async with client:
+    async with client, _opened_state(settings) as state:
         if not serving:
-            yield ToolRunner(settings, client)
+            yield ToolRunner(settings, client, state=state)
             return
         async with anyio.create_task_group() as background:
-            yield ToolRunner(settings, client, background)
+            yield ToolRunner(settings, client, background, state=state)
             background.cancel_scope.cancel()
+
+
+def with_sandbox_account(settings: Settings) -> Settings:
+    """Under ``--sandbox``: the embedded sandbox's key, account and (never dialled) base URL."""
+    if not settings.sandbox:
+        return settings
+    from .sandbox import SANDBOX_ACCOUNT_ID, SANDBOX_API_KEY
+
+    return settings.model_copy(
+        update={
+            "api_key": SecretStr(SANDBOX_API_KEY),
+            "integrated_account_id": SANDBOX_ACCOUNT_ID,
+            "base_url": "http://sandbox.invalid",
+        }
+    )
+
+
+async def open_account_state(settings: Settings) -> StateStore:
+    """The shared state of the account ``settings`` name (the sandbox's under ``--sandbox``)."""
+    settings = with_sandbox_account(settings)
+    _, account_id = settings.require_credentials()
+    location = settings.state_location()
+    if location.kind == "redis":
+        register_secret(urlsplit(location.target).password)
+    return await open_state(location, account_namespace(settings.base_url, account_id))
+
+
+@asynccontextmanager
+async def _opened_state(settings: Settings) -> AsyncIterator[StateStore]:
+    """The account's shared state, reached once at start-up: one that cannot be used is a
+    configuration problem to report now, not a surprise at the first refund."""
+    try:
+        state = await open_account_state(settings)
+    except StateUnavailableError as exc:
+        raise ConfigError(f"{exc} (choose another with --state or TRUTO_MCP_STATE)") from None
+    try:
+        yield state
+    finally:
+        with anyio.CancelScope(shield=True):
+            await state.aclose()

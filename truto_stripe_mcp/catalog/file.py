@@ -27,11 +27,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..redaction import contains_secret
+from ..redaction import contains_secret, url_without_userinfo
 from ..version import __version__
 
 logger = logging.getLogger(__name__)
@@ -57,15 +56,6 @@ def describe_age(seconds: float) -> str:
             count = int(seconds // size)
             return f"{count} {unit}{'s' if count != 1 else ''} ago"
     return "just now" if seconds < 10 else f"{int(seconds)} seconds ago"
-
-
-def _without_userinfo(base_url: str) -> str:
-    """The base URL as it identifies a Truto deployment: a ``user:password@`` part names who
-    connects, not where, and must never be written to disk."""
-    parts = urlsplit(base_url)
-    if "@" not in parts.netloc:
-        return base_url
-    return urlunsplit(parts._replace(netloc=parts.netloc.rsplit("@", 1)[1]))
 
 
 class CatalogDocument(BaseModel):
@@ -112,7 +102,7 @@ class CatalogFile:
     def for_account(
         cls, directory: Path, base_url: str, integrated_account_id: str, query: Mapping[str, str]
     ) -> CatalogFile:
-        base_url = _without_userinfo(base_url.rstrip("/"))
+        base_url = url_without_userinfo(base_url.rstrip("/"))
         pairs = tuple(sorted((str(key), str(value)) for key, value in query.items()))
         identity = json.dumps([base_url, integrated_account_id, pairs], separators=(",", ":"))
         digest = hashlib.sha256(identity.encode()).hexdigest()[:32]

@@ -119,11 +119,11 @@ class ApprovalGate:
         if not needs_confirmation(spec, self.mode):
             return
         if token:
-            self.tokens.redeem(token, fingerprint)
+            await self.tokens.redeem(token, fingerprint)
             self.approved.append(spec.name)
             return
         if self.request_state is not None:
-            self.tokens.redeem(self.request_state, fingerprint)
+            await self.tokens.redeem(self.request_state, fingerprint)
             if self.answer == "accept":
                 self.approved.append(spec.name)
                 return
@@ -136,5 +136,5 @@ class ApprovalGate:
                 return
             raise UserDeclined(description, action)
         if self.modern_elicitation:
-            raise InputNeeded(description, self.tokens.issue(fingerprint, prefix="rs"))
-        raise ConfirmationRequired(description, self.tokens.issue(fingerprint), self.tokens.ttl)
+            raise InputNeeded(description, await self.tokens.issue(fingerprint, prefix="rs"))
+        raise ConfirmationRequired(description, await self.tokens.issue(fingerprint), self.tokens.ttl)

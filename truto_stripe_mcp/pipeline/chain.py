@@ -69,6 +69,8 @@ class PipelineSettings:
     iso_timestamps: bool
     result_budget: int
     confirm: str
+    deadline: float = 45.0
+    """A call's time bound: also the longest wait for an identical write in flight."""
 
 
 def build_pipeline(
@@ -86,7 +88,7 @@ def build_pipeline(
             ShapeResult(settings.iso_timestamps, settings.result_budget),
             ConvertTimes(),
             Approve(tokens, settings.confirm, read),
-            AssignIdempotencyKey(keys),
+            AssignIdempotencyKey(keys, wait_for=settings.deadline),
         ),
         endpoint=send,
     )

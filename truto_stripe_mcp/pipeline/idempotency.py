@@ -3,8 +3,16 @@
 Every mutation carries an ``Idempotency-Key`` that Truto forwards to Stripe, which
 replays its first answer for the same key. The key is made once per tool call and
 reused on every retry of it. An agent that repeats an identical mutation within the
-window (it timed out, it lost track, it was asked twice) gets the same key again, and so
-Stripe's original answer rather than a second refund.
+window (it timed out, it lost track, it was asked twice, its server restarted, it reached
+another replica) gets the same key again, and so Stripe's original answer rather than a
+second refund. The window lives in the shared state (:mod:`truto_stripe_mcp.state`), so
+this holds across processes and restarts:
+
+* a repeat of a call that may have acted (it succeeded, or its answer was lost) reuses
+  the key; a repeat of one Stripe definitely refused (a decline, a 400) gets a fresh key,
+  so the agent can retry once it fixed the cause;
+* two identical calls in flight at once, in one process or two, make one mutation: the
+  second waits for the first, then sends with its key and gets Stripe's replay.
 """
 
 from __future__ import annotations
@@ -14,29 +22,48 @@ import json
 import logging
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from ..errors import UnusableResponseError
+import anyio
+
+from ..errors import ToolError, UnusableResponseError, UpstreamError
+from ..state.memory import MemoryState
+from ..state.store import KeyRecord, KeyStatus, StateStore
 from .call import CallOutcome, Next, ToolCall
 
 logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "truto-mcp-"
 MAX_KEY_LENGTH = 255  # Stripe's limit
-_MAX_REMEMBERED = 10_000
+DEFAULT_LEASE = 90.0
+"""Seconds a pending call is presumed alive (its deadline and one request timeout, with room)."""
+_POLL_FIRST, _POLL_MAX = 0.05, 0.5
+
+
+class IdenticalCallPending(ToolError):
+    """An identical mutation is still in flight elsewhere, past this call's deadline."""
+
+
+class IdenticalCallFailed(ToolError):
+    """The identical mutation this call waited for was refused by Stripe."""
 
 
 @dataclass(frozen=True)
 class KeyChoice:
-    """The key for one call, and whether it repeats an earlier identical call's key."""
+    """The key for one call, and what is known of earlier identical calls."""
 
     key: str
     reused: bool
     first_used_at: float
     explicit: bool = False
+    fingerprint: str | None = None
+    """Set when the dedupe window holds this call (so its outcome is recorded there)."""
+    owner: bool = False
+    """This call holds the record (it settles it); False when it reuses a settled key."""
+    waited: bool = False
+    """An identical call was in flight; this one waited for it."""
 
 
 def canonical_arguments(tool: str, arguments: Mapping[str, Any]) -> str:
@@ -48,33 +75,93 @@ def canonical_arguments(tool: str, arguments: Mapping[str, Any]) -> str:
 
 
 class IdempotencyKeys:
-    """Hands out keys; remembers them for ``window`` seconds per canonical mutation.
+    """Hands out keys; the shared state remembers them for ``window`` seconds per mutation.
 
     ``window=0`` turns the dedupe off (every call gets a fresh key; retries inside one
-    call still share theirs). Memory is bounded: the oldest entries go first.
+    call still share theirs).
     """
 
-    def __init__(self, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        window: float,
+        store: StateStore | None = None,
+        *,
+        lease: float = DEFAULT_LEASE,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+    ) -> None:
         self.window = window
+        self.store: StateStore = store if store is not None else MemoryState()
+        self.lease = lease
         self._clock = clock
-        self._seen: OrderedDict[str, tuple[str, float]] = OrderedDict()
+        self._sleep = sleep
 
-    def choose(self, tool: str, arguments: Mapping[str, Any], explicit: str | None = None) -> KeyChoice:
+    async def choose(
+        self, tool: str, arguments: Mapping[str, Any], explicit: str | None = None, *, wait_for: float = 45.0
+    ) -> KeyChoice:
+        """The key this call sends with; waits up to ``wait_for`` s for an identical call in flight."""
         now = self._clock()
         if explicit:
             return KeyChoice(key=explicit, reused=False, first_used_at=now, explicit=True)
+        if self.window <= 0:
+            return KeyChoice(key=_new_key(), reused=False, first_used_at=now)
         fingerprint = canonical_arguments(tool, arguments)
-        if self.window > 0:
-            self._expire(now)
-            remembered = self._seen.get(fingerprint)
-            if remembered is not None:
-                return KeyChoice(key=remembered[0], reused=True, first_used_at=remembered[1])
-        key = f"{KEY_PREFIX}{uuid.uuid4().hex}"
-        if self.window > 0:
-            self._seen[fingerprint] = (key, now)
-            while len(self._seen) > _MAX_REMEMBERED:
-                self._seen.popitem(last=False)
-        return KeyChoice(key=key, reused=False, first_used_at=now)
+        deadline = now + wait_for
+        waited = False
+        while True:
+            now = self._clock()
+            candidate = KeyRecord(
+                key=_new_key(), first_used_at=now, expires_at=now + self.window, lease_until=now + self.lease
+            )
+            claim = await self.store.claim_key(fingerprint, candidate, now)
+            record = claim.record
+            if claim.owner:
+                return KeyChoice(
+                    record.key, claim.taken_over, record.first_used_at, fingerprint=fingerprint, owner=True
+                )
+            if record.status != "pending":
+                return KeyChoice(
+                    record.key, True, record.first_used_at, fingerprint=fingerprint, waited=waited
+                )
+            waited = True
+            await self._wait_for(tool, fingerprint, record, deadline)
+
+    async def _wait_for(self, tool: str, fingerprint: str, pending: KeyRecord, deadline: float) -> None:
+        """Until the identical call holding ``pending`` ends (or its lease runs out)."""
+        pause = _POLL_FIRST
+        while True:
+            now = self._clock()
+            if now >= deadline:
+                raise IdenticalCallPending(
+                    f"An identical {tool} call (same arguments) has been in progress for "
+                    f"{now - pending.first_used_at:.0f} s, on this or another server; this one was not "
+                    "sent, so it cannot happen twice. Call again in a few seconds to get its result."
+                )
+            await self._sleep(min(pause, deadline - now))
+            pause = min(pause * 1.5, _POLL_MAX)
+            record = await self.store.read_key(fingerprint)
+            if record is None or record.key != pending.key:
+                return  # gone (expired, cleared): claim again
+            if record.status == "failed":
+                raise IdenticalCallFailed(
+                    f"An identical {tool} call made at the same time failed, so this one was not sent: "
+                    f"{record.error or 'Stripe refused it.'}"
+                )
+            if record.status == "settled" or record.lease_until <= self._clock():
+                return  # claim again: reuse the settled key, or take over from a caller gone
+
+    async def settle(self, choice: KeyChoice, status: KeyStatus, error: str | None = None) -> None:
+        """Record how the call ended; a state that cannot be reached leaves the lease to expire.
+
+        A call that reused a settled key records only a definite failure (Stripe replayed a
+        stored decline, say), so the next identical call is free to try again.
+        """
+        if choice.fingerprint is None or not (choice.owner or status == "failed"):
+            return
+        try:
+            await self.store.settle_key(choice.fingerprint, choice.key, status, error)
+        except ToolError as exc:
+            logger.warning("could not record how a write ended (%s); its key stays held for its lease", exc)
 
     def repeat_advice(self, tool: str, choice: KeyChoice) -> str:
         """For a write whose answer was unusable: it may have happened, and how to repeat it
@@ -91,12 +178,22 @@ class IdempotencyKeys:
             )
         return f'{head} Repeating it with `idempotency_key` set to "{choice.key}" is safe: {tail}'
 
-    def _expire(self, now: float) -> None:
-        while self._seen:
-            fingerprint, (_, first) = next(iter(self._seen.items()))
-            if now - first < self.window:
-                break
-            del self._seen[fingerprint]
+
+def _new_key() -> str:
+    return f"{KEY_PREFIX}{uuid.uuid4().hex}"
+
+
+def outcome_status(error: BaseException | None) -> tuple[KeyStatus, str | None]:
+    """How a call ended, for the dedupe window: did Stripe definitely not act?
+
+    A 4xx answer from Stripe is definite (a decline, a missing parameter): the next identical
+    call should be free to try again, with a fresh key. A 409 is another request holding the
+    key. Everything else (success, 5xx, a lost answer, cancellation) may have acted: the key
+    stays, so a repeat replays instead of acting twice.
+    """
+    if isinstance(error, UpstreamError) and 400 <= error.status < 500 and error.status != 409:
+        return "failed", error.agent_message()
+    return "settled", None
 
 
 @dataclass(frozen=True)
@@ -105,17 +202,27 @@ class AssignIdempotencyKey:
     agent learns when an answer is a replay of an earlier call."""
 
     keys: IdempotencyKeys
+    wait_for: float = 45.0
+    """Longest wait for an identical call in flight (the call's own deadline)."""
 
     async def __call__(self, call: ToolCall, call_next: Next) -> CallOutcome:
         if call.spec.is_read:
             return await call_next(call)
         tool = call.spec.name
-        choice = self.keys.choose(tool, call.arguments, call.idempotency_key)
+        choice = await self.keys.choose(tool, call.arguments, call.idempotency_key, wait_for=self.wait_for)
+        error: BaseException | None = None
         try:
             outcome = await call_next(replace(call, idempotency_key=choice.key))
         except UnusableResponseError as exc:
+            error = exc
             exc.after_write(self.keys.repeat_advice(tool, choice))
             raise
+        except BaseException as exc:
+            error = exc
+            raise
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self.keys.settle(choice, *outcome_status(error))
         if choice.reused or outcome.replayed:
             logger.info("%s: idempotent replay (key reused: %s)", tool, choice.reused)
             outcome = replace(outcome, notes=(*outcome.notes, replay_note(tool, choice, outcome.replayed)))
@@ -125,8 +232,14 @@ class AssignIdempotencyKey:
 def replay_note(tool: str, choice: KeyChoice, stripe_said_replayed: bool) -> str:
     """Say exactly what is known: our key reuse, and whether Stripe marked the answer a replay."""
     if choice.reused:
-        ago = max(0, round(time.monotonic() - choice.first_used_at))
-        first = f"An identical {tool} call was made {ago} s ago, so this call reused its Idempotency-Key"
+        ago = max(0, round(time.time() - choice.first_used_at))
+        if choice.waited:
+            first = (
+                f"An identical {tool} call was in progress, so this call waited for it and reused its "
+                "Idempotency-Key"
+            )
+        else:
+            first = f"An identical {tool} call was made {ago} s ago, so this call reused its Idempotency-Key"
         if stripe_said_replayed:
             outcome = "Stripe returned the original result instead of doing it again (nothing new happened)"
         else:

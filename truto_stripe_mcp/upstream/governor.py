@@ -13,12 +13,13 @@ import math
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Protocol
 
 import anyio
 
-from ..errors import ToolError
+from ..errors import StateUnavailableError, ToolError
 from .client import ProxyResponse
-from .rate_limit_headers import parse_rate_limit_headers
+from .rate_limit_headers import RateLimitInfo, parse_rate_limit_headers
 from .retry_policy import format_epoch
 from .window import RateLimitState
 
@@ -30,6 +31,8 @@ _UNREPORTED_WAIT = 0.05
 """Governor waits shorter than this are slept without a log line or progress notification:
 after sleeping out a 429 the wall clock can lag the sleep by a hair, and "retrying in 0.0 s"
 tells nobody anything."""
+_RETRY_SHARED_AFTER = 5.0
+"""Seconds this process keeps its own estimate after the shared window could not be reached."""
 
 
 @dataclass(frozen=True)
@@ -63,22 +66,54 @@ class RateLimitedError(ToolError):
         return out
 
 
-class RateLimitGovernor:
-    """The shared view of one account's rate-limit window.
+class SharedWindow(Protocol):
+    """Where the account's window lives: every process serving the account draws from it
+    (:class:`~truto_stripe_mcp.state.store.StateStore` is one)."""
 
-    ``acquire`` is called before every request and ``observe`` after every response;
-    both run without awaiting between reading and updating the state, which is what
-    makes an unlocked :class:`RateLimitState` safe on one event loop.
+    where: str
+
+    async def reserve_slot(self, now: float) -> tuple[float, int]: ...
+
+    async def observe_window(
+        self, info: RateLimitInfo, status: int, now: float, generation: int | None
+    ) -> None: ...
+
+
+class RateLimitGovernor:
+    """The view of one account's rate-limit window that every call waits on.
+
+    ``acquire`` is called before every request and ``observe`` after every response. The
+    window lives in ``shared`` (one budget for every process serving the account) or, with
+    none, in this process. If the shared window cannot be reached, calls go on with this
+    process's own estimate (reads keep working; writes are stopped earlier, by the
+    idempotency stage) and the shared one is tried again after :data:`_RETRY_SHARED_AFTER`.
     """
 
     def __init__(
         self,
+        shared: SharedWindow | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
     ) -> None:
+        self.shared = shared
         self.state = RateLimitState()
+        """This process's own estimate: the window without ``shared``, the fallback with it."""
         self._clock = clock
         self._sleep = sleep
+        self._shared_down_until = 0.0
+
+    async def _reserve(self, now: float) -> tuple[float, int]:
+        if self.shared is not None and now >= self._shared_down_until:
+            try:
+                return await self.shared.reserve_slot(now)
+            except StateUnavailableError as exc:
+                self._shared_unreachable(now, exc)
+        wait = self.state.reserve(now)
+        return wait, self.state.generation
+
+    def _shared_unreachable(self, now: float, exc: StateUnavailableError) -> None:
+        logger.warning("rate-limit window: %s; using this process's own estimate for now", exc)
+        self._shared_down_until = now + _RETRY_SHARED_AFTER
 
     async def acquire(
         self, *, tool: str, deadline: float, on_wait: WaitListener | None, attempt: int, max_attempts: int
@@ -90,9 +125,9 @@ class RateLimitGovernor:
         """
         while True:
             now = self._clock()
-            wait = self.state.reserve(now)
+            wait, generation = await self._reserve(now)
             if wait <= 0:
-                return self.state.generation
+                return generation
             reset_at = now + wait
             if reset_at > deadline:
                 when = format_epoch(reset_at)
@@ -110,8 +145,14 @@ class RateLimitGovernor:
                 await on_wait(pause)
             await self._sleep(wait)
 
-    def observe(self, response: ProxyResponse, generation: int | None = None) -> None:
-        """Fold a response's rate-limit headers (and a 429's block) into the shared state."""
+    async def observe(self, response: ProxyResponse, generation: int | None = None) -> None:
+        """Fold a response's rate-limit headers (and a 429's block) into the window."""
         now = self._clock()
         info = parse_rate_limit_headers(response.headers, now)
+        if self.shared is not None and now >= self._shared_down_until:
+            try:
+                await self.shared.observe_window(info, response.status, now, generation)
+                return
+            except StateUnavailableError as exc:
+                self._shared_unreachable(now, exc)
         self.state.observe(info, response.status, now, generation)

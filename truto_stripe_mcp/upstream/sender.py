@@ -76,7 +76,7 @@ class RetryingSender:
             except TransportError as exc:
                 failure = exc
             if response is not None:
-                self.governor.observe(response, window)
+                await self.governor.observe(response, window)
                 if response.ok:
                     return response
             decision = policy.decide(

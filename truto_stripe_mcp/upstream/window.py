@@ -6,8 +6,9 @@ a burst converges on the allowed rate instead of each call discovering the limit
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, fields
 
 from .rate_limit_headers import RateLimitInfo
 
@@ -150,6 +151,17 @@ class RateLimitState:
     def is_blocked(self, now: float) -> bool:
         """True while a 429's wait is still running."""
         return now < self.blocked_until
+
+    def to_json(self) -> str:
+        """The whole state, for a store shared by several processes."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str) -> RateLimitState:
+        """The state :meth:`to_json` wrote (fields a newer version added are ignored)."""
+        data = json.loads(text)
+        known = {item.name for item in fields(cls)}
+        return cls(**{name: value for name, value in data.items() if name in known})
 
     def snapshot(self) -> dict[str, float | int | None]:
         """Plain values for logs and diagnostics."""

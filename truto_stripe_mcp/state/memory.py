@@ -1,0 +1,92 @@
+"""State in this process's memory: ``--state memory``, and the default of a bare ``ToolRunner``.
+
+Nothing outlives the process and nothing is shared with another one, so this keeps the
+three promises only within one process: for tests, and for people who want no files.
+Every method finishes without awaiting, which makes each one atomic on the event loop.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections import OrderedDict
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from ..upstream.window import RateLimitState
+from .store import KeyClaim, KeyRecord, KeyStatus, decide_claim
+
+if TYPE_CHECKING:
+    from ..upstream.rate_limit_headers import RateLimitInfo
+
+_MAX_KEYS = 10_000
+"""Bound on remembered mutations; the oldest go first (the window is minutes, not days)."""
+
+
+class MemoryState:
+    """:class:`~.store.StateStore` in one process's memory."""
+
+    kind = "memory"
+    where = "this process's memory"
+
+    def __init__(self) -> None:
+        self._secret: bytes | None = None
+        self._tokens: dict[str, float] = {}
+        self._keys: OrderedDict[str, KeyRecord] = OrderedDict()
+        self.window = RateLimitState()
+
+    async def check(self) -> None:
+        return None
+
+    async def signing_secret(self) -> bytes:
+        if self._secret is None:
+            self._secret = secrets.token_bytes(32)
+        return self._secret
+
+    async def use_token(self, token: str, now: float, expires_at: float) -> bool:
+        self._tokens = {used: until for used, until in self._tokens.items() if until > now}
+        if token in self._tokens:
+            return False
+        self._tokens[token] = expires_at
+        return True
+
+    async def claim_key(self, fingerprint: str, candidate: KeyRecord, now: float) -> KeyClaim:
+        while self._keys and not next(iter(self._keys.values())).is_live(now):
+            self._keys.popitem(last=False)  # expired first: records are kept in claim order
+        claim = decide_claim(self._keys.get(fingerprint), candidate, now)
+        if claim.owner:
+            self._keys.pop(fingerprint, None)
+            self._keys[fingerprint] = claim.record
+            while len(self._keys) > _MAX_KEYS:
+                self._keys.popitem(last=False)
+        return claim
+
+    async def read_key(self, fingerprint: str) -> KeyRecord | None:
+        return self._keys.get(fingerprint)
+
+    async def settle_key(self, fingerprint: str, key: str, status: KeyStatus, error: str | None) -> None:
+        record = self._keys.get(fingerprint)
+        if record is not None and record.key == key:
+            self._keys[fingerprint] = replace(record, status=status, error=error, lease_until=0.0)
+
+    async def reserve_slot(self, now: float) -> tuple[float, int]:
+        wait = self.window.reserve(now)
+        return wait, self.window.generation
+
+    async def observe_window(
+        self, info: RateLimitInfo, status: int, now: float, generation: int | None
+    ) -> None:
+        self.window.observe(info, status, now, generation)
+
+    async def clear(self) -> int:
+        count = len(self._keys) + len(self._tokens) + (self._secret is not None)
+        self._secret = None
+        self._tokens.clear()
+        self._keys.clear()
+        self.window = RateLimitState()
+        return count
+
+    async def summary(self) -> dict[str, Any]:
+        return {"idempotency_keys": len(self._keys), "used_tokens": len(self._tokens)}
+
+    async def aclose(self) -> None:
+        return None
