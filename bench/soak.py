@@ -22,6 +22,12 @@ What must hold, and is printed:
 
     python -m bench.soak                        # 2,000 calls, about 2 minutes
     python -m bench.soak --calls 5000 --fault-rate 0.3 --json soak.json
+    python -m bench.soak --processes 3 --kill-every 8   # restarts: 3 servers, one killed every 8 s
+
+The restart mode spreads the calls over several servers sharing one state (the default
+SQLite file, in a temporary directory) and kills one with SIGKILL at intervals, starting a
+replacement: a call cut off that way is repeated on another server, as an agent would, and
+the same checks apply (no write twice, none lost).
 
 Exit status 0 when all of it holds. ``tests/test_soak.py`` runs a short version.
 """
@@ -31,7 +37,6 @@ from __future__ import annotations
 import argparse
 import json
 import random
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -39,146 +44,35 @@ from pathlib import Path
 from typing import Any
 
 import anyio
-from mcp import Client, StdioServerParameters
 
-from bench._common import REPO_ROOT, find_server_pid, line, machine, memory_mib, server_env, write_json
-from truto_stripe_mcp.sandbox import Fault, SandboxConfig, SandboxServer
-
-CONCURRENCY = 20
-TIMEOUT_S = 1.5  # the server's upstream timeout: the slow fault outlasts it
-DEADLINE_S = 20.0  # the server's per-call deadline (backoff included)
-LOST_AFTER_S = DEADLINE_S + 15.0  # a call not finished by then is lost
+from bench._common import line, machine, memory_mib, server_env, write_json
+from bench._fleet import Fleet
+from bench._soak_plan import CONCURRENCY, DEADLINE_S, LOST_AFTER_S, TIMEOUT_S, Call, faults, plan
+from truto_stripe_mcp.sandbox import SandboxConfig, SandboxServer
 
 
-def faults(rate: float) -> list[Fault]:
-    """The misbehaviours, each on about its share of ``rate`` of the requests it matches."""
-    share = {
-        "429 seconds": 0.12,
-        "429 http-date": 0.08,
-        "429 ratelimit-reset": 0.08,
-        "429 bare": 0.04,
-        "502": 0.12,
-        "504": 0.08,
-        "drop after commit": 0.2,
-        "reset before commit": 0.08,
-        "slow after commit": 0.08,
-    }
-    p = {name: min(1.0, rate * value) for name, value in share.items()}
-    proxy = "/proxy/"
-    return [
-        Fault(path=proxy, status=429, headers={"Retry-After": "1"}, probability=p["429 seconds"], times=None),
-        Fault(path=proxy, status=429, retry_after_in=1, probability=p["429 http-date"], times=None),
-        Fault(
-            path=proxy,
-            status=429,
-            headers={"ratelimit-limit": "100;w=1", "ratelimit-remaining": "0", "ratelimit-reset": "1"},
-            probability=p["429 ratelimit-reset"],
-            times=None,
-        ),
-        Fault(path=proxy, status=429, probability=p["429 bare"], times=None),
-        Fault(path=proxy, status=502, remote=True, probability=p["502"], times=None),
-        Fault(path=proxy, status=504, probability=p["504"], times=None),
-        *(
-            Fault(
-                method=verb,
-                path=proxy,
-                drop_after_commit=True,
-                probability=p["drop after commit"],
-                times=None,
-            )
-            for verb in ("POST", "DELETE")
-        ),
-        Fault(path=proxy, drop_before_commit=True, probability=p["reset before commit"], times=None),
-        *(
-            Fault(
-                method=verb,
-                path=proxy,
-                delay=TIMEOUT_S + 0.5,
-                commit_before_delay=True,
-                probability=p["slow after commit"],
-                times=None,
-            )
-            for verb in ("POST", "DELETE")
-        ),
-    ]
-
-
-# -- the calls -----------------------------------------------------------------------------
-
-
-@dataclass
-class Call:
-    number: int
-    kind: str  # read, create, refund, cancel
-    tool: str
-    arguments: dict[str, Any]
-    target: str | None = None  # the charge refunded or the subscription cancelled
-    outcome: str = "pending"  # ok, error or lost
-    message: str = ""
-    returned_id: str | None = None
-    seconds: float = 0.0
-
-
-def plan(sandbox: SandboxServer, calls: int, seed: int) -> list[Call]:
-    """The seeded mix: 45% reads, 25% creates, 15% refunds, 15% cancels (while any are left)."""
-    rng = random.Random(seed)
-    store = sandbox.sandbox.store
-    customers = [c["id"] for c in store.list("customers")]
-    charges = [c["id"] for c in store.list("charges")]
-    refundable = [
-        c["id"]
-        for c in store.list("charges")
-        if c["status"] == "succeeded"
-        and not c["disputed"]
-        and c["amount_captured"] - c["amount_refunded"] >= 100
-    ]
-    active = [
-        s["id"] for s in store.list("subscriptions") if s["status"] in {"active", "trialing", "past_due"}
-    ]
-    rng.shuffle(active)
-    out: list[Call] = []
-    for number in range(calls):
-        roll = rng.random()
-        marker = {"soak_call": str(number)}
-        if roll < 0.25:
-            email = f"soak-{number}@example.com"
-            out.append(
-                Call(number, "create", "create_a_stripe_customer", {"email": email, "metadata": marker})
-            )
-        elif roll < 0.40 and refundable:
-            charge = refundable[number % len(refundable)]
-            arguments = {"charge": charge, "amount": 1, "metadata": marker}
-            out.append(Call(number, "refund", "create_a_stripe_refund", arguments, target=charge))
-        elif roll < 0.55 and active:
-            subscription = active.pop()
-            out.append(
-                Call(
-                    number,
-                    "cancel",
-                    "delete_a_stripe_subscription_by_id",
-                    {"id": subscription},
-                    target=subscription,
-                )
-            )
-        else:
-            read = rng.choice(
-                [
-                    ("list_all_stripe_customers", {"limit": 5}),
-                    ("get_single_stripe_charge_by_id", {"id": rng.choice(charges)}),
-                    ("list_all_stripe_charges", {"limit": 3, "customer": rng.choice(customers)}),
-                ]
-            )
-            out.append(Call(number, "read", read[0], dict(read[1])))
-    return out
-
-
-async def run_call(client: Client, call: Call) -> None:
+async def run_call(fleet: Fleet, call: Call, lost_after: float) -> None:
+    """One call, repeated as an agent would when its server dies under it (on another member)
+    or when an identical call is still held by a server that died (after a pause)."""
     started = time.monotonic()
-    with anyio.move_on_after(LOST_AFTER_S) as scope:
-        result = await client.call_tool(call.tool, call.arguments)
+    result = None
+    with anyio.move_on_after(lost_after) as scope:
+        while True:
+            try:
+                result = await fleet.next_client().call_tool(call.tool, call.arguments)
+            except Exception:  # the connection closed: the server was killed mid-call
+                call.repeats += 1
+                await anyio.sleep(0.2)
+                continue
+            first = result.content[0] if result.content else None
+            if result.is_error and "has been in progress" in getattr(first, "text", ""):
+                call.repeats += 1
+                await anyio.sleep(2.0)
+                continue
+            break
     call.seconds = time.monotonic() - started
-    if scope.cancelled_caught:
-        call.outcome, call.message = "lost", f"no answer after {LOST_AFTER_S:.0f} s"
+    if scope.cancelled_caught or result is None:
+        call.outcome, call.message = "lost", f"no answer after {lost_after:.0f} s"
         return
     text = result.content[0].text if result.content and result.content[0].type == "text" else ""
     call.message = text[:300]
@@ -195,25 +89,39 @@ async def run_call(client: Client, call: Call) -> None:
 
 @dataclass
 class Memory:
-    pid: int
+    pid: int | None
     samples: list[tuple[int, float]] = field(default_factory=list)  # (calls done, RSS MiB)
 
     def sample(self, done: int) -> None:
-        self.samples.append((done, memory_mib(self.pid)["VmRSS"]))
+        if self.pid is not None:
+            self.samples.append((done, memory_mib(self.pid)["VmRSS"]))
 
 
 async def soak(
-    sandbox: SandboxServer, *, calls: int, fault_rate: float, seed: int, env: dict[str, str]
+    sandbox: SandboxServer,
+    *,
+    calls: int,
+    fault_rate: float,
+    seed: int,
+    env: dict[str, str],
+    processes: int = 1,
+    kill_every: float = 0.0,
 ) -> dict[str, Any]:
-    """Run the soak against ``sandbox`` (already serving) and return the report."""
+    """Run the soak against ``sandbox`` (already serving) and return the report.
+
+    ``processes`` servers share one state; with ``kill_every`` one of them is killed (SIGKILL)
+    and replaced at that interval, and no server's memory is sampled (none lives long).
+    """
     planned = plan(sandbox, calls, seed)
-    params = StdioServerParameters(
-        command=sys.executable, args=["-m", "truto_stripe_mcp"], env=env, cwd=REPO_ROOT
-    )
+    # A killed server's writes stay held for their lease (deadline + timeout + 15 s) before an
+    # identical repeat may take them over: a repeated call may need that long on top.
+    lost_after = LOST_AFTER_S + (DEADLINE_S + TIMEOUT_S + 15.0 if kill_every > 0 else 0.0)
     started = time.monotonic()
-    async with Client(params) as client:
-        memory = Memory(find_server_pid())
-        await client.list_tools()  # the catalog, before any fault is injected
+    rng = random.Random(seed)
+    async with anyio.create_task_group() as group:
+        fleet = Fleet(env, processes, group)
+        await fleet.start()
+        memory = Memory(fleet.members[0].pid if kill_every <= 0 else None)
         memory.sample(0)
         for fault in faults(fault_rate):
             sandbox.sandbox.faults.inject(fault)
@@ -223,18 +131,34 @@ async def soak(
         async def worker() -> None:
             nonlocal done
             for call in pending:  # the shared iterator hands each call to one worker
-                await run_call(client, call)
+                await run_call(fleet, call, lost_after)
                 done += 1
                 if done % max(1, calls // 20) == 0:
                     memory.sample(done)
 
-        async with anyio.create_task_group() as group:
+        async def killer() -> None:
+            while True:
+                await anyio.sleep(kill_every)
+                await fleet.kill_one(rng)
+
+        if kill_every > 0:
+            group.start_soon(killer)
+        async with anyio.create_task_group() as callers:
             for _ in range(CONCURRENCY):
-                group.start_soon(worker)
+                callers.start_soon(worker)
         sandbox.sandbox.faults.clear()
         memory.sample(done)
+        fleet.close()
+        group.cancel_scope.cancel()
     elapsed = time.monotonic() - started
-    return report(sandbox, planned, memory, elapsed, fault_rate, seed)
+    result = report(sandbox, planned, memory, elapsed, fault_rate, seed)
+    result["parameters"].update({"processes": processes, "kill_every_s": kill_every})
+    result["restarts"] = {
+        "kills": fleet.kills,
+        "calls_repeated": sum(call.repeats > 0 for call in planned),
+        "repeats": sum(call.repeats for call in planned),
+    }
+    return result
 
 
 def report(
@@ -280,7 +204,7 @@ def report(
             effect_after_error += call.outcome == "error" and commits == 1
     outcomes = Counter(f"{call.kind} {call.outcome}" for call in planned)
     rss = [mib for _, mib in memory.samples]
-    warm = rss[min(2, len(rss) - 1)]  # after the first tenth of the run: imports, caches, pools
+    warm = rss[min(2, len(rss) - 1)] if rss else None  # after the first tenth: imports, caches, pools
     return {
         "parameters": {
             "calls": len(planned),
@@ -303,7 +227,9 @@ def report(
             "end": rss[-1],
             "max": max(rss),
             "samples": memory.samples,
-        },
+        }
+        if rss
+        else None,
         "problems": problems,
     }
 
@@ -316,9 +242,12 @@ def _kind_of(message: str) -> str:
 
 def print_summary(result: dict[str, Any]) -> None:
     p = result["parameters"]
+    fleet = f"{p['processes']} server(s) sharing state" + (
+        f", one killed every {p['kill_every_s']:g} s" if p["kill_every_s"] else ""
+    )
     print(
         f"soak: {p['calls']} calls, {p['concurrency']} in flight, fault rate {p['fault_rate']}, seed {p['seed']}; "
-        f"{result['machine']['cpus']} cpus"
+        f"{fleet}; {result['machine']['cpus']} cpus"
     )
     line("elapsed", f"{result['elapsed_s']:.1f} s (slowest call {result['slowest_call_s']:.1f} s)")
     for outcome, count in result["outcomes"].items():
@@ -332,10 +261,15 @@ def print_summary(result: dict[str, Any]) -> None:
     for message, count in result["error_messages"]:
         line(f"  error: {message[:60]}", str(count))
     m = result["memory_mib"]
-    line(
-        "server RSS start / after warm-up / end / max",
-        f"{m['start']:.1f} / {m['after_warmup']:.1f} / {m['end']:.1f} / {m['max']:.1f} MiB",
-    )
+    if m is not None:
+        line(
+            "server RSS start / after warm-up / end / max",
+            f"{m['start']:.1f} / {m['after_warmup']:.1f} / {m['end']:.1f} / {m['max']:.1f} MiB",
+        )
+    r = result.get("restarts")
+    if r and result["parameters"].get("kill_every_s"):
+        line("servers killed and restarted", str(r["kills"]))
+        line("calls repeated after their server died / repeats", f"{r['calls_repeated']} / {r['repeats']}")
     line("problems (duplicates, lost, unclear, disagreements)", str(len(result["problems"])))
     for problem in result["problems"][:20]:
         print(f"  {problem}")
@@ -360,6 +294,19 @@ def main(argv: list[str] | None = None) -> int:
         "--fault-rate", type=float, default=0.2, help="share of requests that misbehave (default 0.2)"
     )
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--processes",
+        type=int,
+        default=1,
+        help="servers sharing one state, calls spread over them (default 1)",
+    )
+    parser.add_argument(
+        "--kill-every",
+        type=float,
+        default=0.0,
+        metavar="SECONDS",
+        help="SIGKILL one server at this interval and start a replacement (default 0: never)",
+    )
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     config = SandboxConfig(api_key="sandbox-api-key", account_id="sandbox-stripe", seed=args.seed)
@@ -371,6 +318,8 @@ def main(argv: list[str] | None = None) -> int:
                 fault_rate=args.fault_rate,
                 seed=args.seed,
                 env=soak_env(sandbox.url),
+                processes=args.processes,
+                kill_every=args.kill_every,
             )
         )
     print_summary(result)

@@ -17,10 +17,9 @@ from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from truto_stripe_mcp.catalog.file import default_cache_dir
-from truto_stripe_mcp.config import load_settings
+from truto_stripe_mcp.config import default_state_path, load_settings
 from truto_stripe_mcp.runner import ToolRunner
 from truto_stripe_mcp.sandbox import SandboxConfig, SandboxServer
-from truto_stripe_mcp.state.open import default_state_path
 from truto_stripe_mcp.upstream.client import TrutoClient
 
 # A distinctive key so the suite can prove it never leaks into any output.

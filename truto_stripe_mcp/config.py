@@ -7,14 +7,14 @@ settings use Truto's own names (``TRUTO_API_KEY`` ...); options of this server u
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-if TYPE_CHECKING:
-    from .state.open import StateLocation
+from .redaction import url_without_userinfo
 
 DEFAULT_BASE_URL = "https://api.truto.one"
 DEFAULT_MAX_RESPONSE_BYTES = 32 * 1024 * 1024
@@ -23,6 +23,64 @@ low enough that a runaway answer cannot take the process's memory."""
 
 CommaList = Annotated[tuple[str, ...], NoDecode]
 """A list given as ``a,b,c`` in the environment or on the command line."""
+
+# -- where the shared state lives (--state) -------------------------------------------------
+
+STATE_FILE = "state.sqlite3"
+STATE_FORMS = "sqlite (the default), sqlite:///PATH, redis://HOST:PORT/DB, rediss://..., or memory"
+
+
+def default_state_path() -> Path:
+    """``~/.local/state/truto-stripe-mcp/state.sqlite3`` on Linux, ``~/Library/Application
+    Support/truto-stripe-mcp/`` on macOS, ``%LOCALAPPDATA%\\truto-stripe-mcp\\`` on Windows."""
+    from platformdirs import user_state_dir
+
+    return Path(user_state_dir("truto-stripe-mcp", appauthor=False)) / STATE_FILE
+
+
+@dataclass(frozen=True)
+class StateLocation:
+    """Where the state lives, as parsed from ``--state``."""
+
+    kind: Literal["memory", "sqlite", "redis"]
+    target: str = ""
+    """The SQLite file ('' for the default one), or the Redis URL."""
+
+    @classmethod
+    def parse(cls, value: str | None) -> StateLocation:
+        """Read ``--state``; a ``ValueError`` names the accepted forms."""
+        text = (value or "sqlite").strip()
+        if text in ("sqlite", "sqlite://"):
+            return cls("sqlite")
+        if text == "memory":
+            return cls("memory")
+        if text.startswith("sqlite:///"):
+            return cls("sqlite", _file_of(text.removeprefix("sqlite:///")))
+        if text.startswith(("redis://", "rediss://", "unix://")):
+            return cls("redis", text)
+        raise ValueError(f"--state must be {STATE_FORMS}; got {url_without_userinfo(text)!r}")
+
+    def path(self) -> Path:
+        """The SQLite file (``sqlite`` only)."""
+        return Path(self.target).expanduser() if self.target else default_state_path()
+
+    def describe(self) -> str:
+        """Safe to print: the file, or the URL without its password."""
+        if self.kind == "memory":
+            return "memory (this process only)"
+        if self.kind == "sqlite":
+            return f"sqlite {self.path()}"
+        return f"redis {url_without_userinfo(self.target)}"
+
+
+def _file_of(rest: str) -> str:
+    """``sqlite:///PATH``: an absolute path (any number of slashes), ``~/...``, or ``C:/...``."""
+    if rest.startswith("~") or (len(rest) > 1 and rest[1] == ":"):
+        return rest
+    return "/" + rest.lstrip("/")
+
+
+# -- the settings ----------------------------------------------------------------------------
 
 
 class ConfigError(Exception):
@@ -168,8 +226,6 @@ class Settings(BaseSettings):
     @field_validator("state")
     @classmethod
     def _state_location(cls, value: str) -> str:
-        from .state.open import StateLocation
-
         StateLocation.parse(value)
         return value.strip() or "sqlite"
 
@@ -197,8 +253,6 @@ class Settings(BaseSettings):
 
     def state_location(self) -> StateLocation:
         """The parsed ``state`` (validated when the settings were built)."""
-        from .state.open import StateLocation
-
         return StateLocation.parse(self.state)
 
     def catalog_cache_dir(self) -> Path:

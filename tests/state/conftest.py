@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 
-from truto_stripe_mcp.state.open import StateLocation, open_state
+from truto_stripe_mcp.config import StateLocation
+from truto_stripe_mcp.state.open import open_state
 from truto_stripe_mcp.state.store import StateStore
 
 DATABASES = 512

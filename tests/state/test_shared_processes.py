@@ -4,6 +4,8 @@ loopback sandbox (which keeps Stripe's idempotency and counts every refund)."""
 
 from __future__ import annotations
 
+import json
+import signal
 import subprocess
 import sys
 from collections.abc import AsyncIterator
@@ -14,7 +16,7 @@ import anyio
 import pytest
 from mcp_types import CallToolResult
 
-from tests.conftest import server_env, spawn_server, subprocess_env
+from tests.conftest import INITIALIZE, server_env, spawn_server, subprocess_env
 from tests.state.conftest import RedisServer
 from truto_stripe_mcp.sandbox import SandboxServer
 from truto_stripe_mcp.sandbox.faults import Fault
@@ -99,6 +101,50 @@ async def test_identical_refunds_in_flight_at_once_make_one_refund(
     assert len({post.headers["idempotency-key"] for post in refund_posts(sandbox)}) == 1
     waited = [text_of(r) for r in results if "was in progress, so this call waited for it" in text_of(r)]
     assert len(waited) == count - 1
+
+
+async def test_a_server_stopped_mid_refund_lets_the_repeat_go_on_at_once(
+    sandbox: SandboxServer, shared_state: str
+) -> None:
+    """SIGTERM (a client closing its server) mid-call: the server records the write as
+    possibly done as it stops, so the repeat on the next server replays at once instead of
+    waiting for the stopped one's lease."""
+    env = {**subprocess_env(), **server_env(sandbox, TRUTO_MCP_STATE=shared_state)}
+    sandbox.sandbox.faults.inject(
+        Fault(method="POST", path="/proxy/refunds", delay=1.5, commit_before_delay=True)
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "truto_stripe_mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    for message in (
+        INITIALIZE,
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": REFUND, "arguments": {"charge": CHARGE, "amount": 650}},
+        },
+    ):
+        process.stdin.write(json.dumps(message) + "\n")
+        process.stdin.flush()
+    assert json.loads(process.stdout.readline())["id"] == 1
+    while not refund_posts(sandbox):
+        await anyio.sleep(0.02)  # the refund is on its way, its answer delayed
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=15) == 0
+    async with spawn_server(server_env(sandbox, TRUTO_MCP_STATE=shared_state)) as restarted:
+        with anyio.fail_after(10):  # not the 90 s lease of a server that died without a word
+            repeated = await restarted.client.call_tool(REFUND, {"charge": CHARGE, "amount": 650})
+    assert not repeated.is_error, text_of(repeated)
+    assert len(refunds(sandbox)) == 1
+    assert len({post.headers["idempotency-key"] for post in refund_posts(sandbox)}) == 1
 
 
 async def test_a_declined_refund_can_be_tried_again_with_a_fresh_key(

@@ -11,8 +11,9 @@ from pathlib import Path
 import anyio
 import pytest
 
+from truto_stripe_mcp.config import StateLocation
 from truto_stripe_mcp.errors import StateUnavailableError
-from truto_stripe_mcp.state.open import StateLocation, open_state
+from truto_stripe_mcp.state.open import open_state
 from truto_stripe_mcp.state.store import KeyRecord, StateStore
 from truto_stripe_mcp.upstream.rate_limit_headers import RateLimitInfo
 from truto_stripe_mcp.upstream.window import RateLimitState
