@@ -16,7 +16,7 @@ import anyio
 import pytest
 from mcp_types import CallToolResult
 
-from tests.conftest import INITIALIZE, server_env, spawn_server, subprocess_env
+from tests.conftest import INITIALIZE, runner_for, server_env, spawn_server, subprocess_env
 from tests.state.conftest import RedisServer
 from truto_stripe_mcp.sandbox import SandboxServer
 from truto_stripe_mcp.sandbox.faults import Fault
@@ -238,3 +238,49 @@ async def test_state_that_cannot_be_reached_stops_start_up_with_a_clear_error(sa
     assert "the shared state (redis://127.0.0.1:1/0) cannot be used" in finished.stderr
     assert "--state or TRUTO_MCP_STATE" in finished.stderr
     assert sandbox.sandbox.requests_to("charges") == []
+
+
+async def test_identical_refunds_in_flight_in_one_process_make_one_refund(sandbox: SandboxServer) -> None:
+    """The same promise inside one process, with the ``memory`` state a bare runner uses."""
+    sandbox.sandbox.faults.inject(Fault(method="POST", path="/proxy/refunds", delay=1.0))
+    outcomes: list[Any] = []
+    async with runner_for(sandbox, confirm="none") as runner:
+
+        async def refund() -> None:
+            outcomes.append(await runner.call(REFUND, {"charge": CHARGE, "amount": 250}))
+
+        async with anyio.create_task_group() as group:
+            for _ in range(4):
+                group.start_soon(refund)
+    assert len(refunds(sandbox)) == 1
+    assert len({outcome.data["id"] for outcome in outcomes}) == 1
+    assert sum("waited for it" in " ".join(outcome.notes) for outcome in outcomes) == 3
+
+
+def _cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "truto_stripe_mcp", *args],
+        env={**subprocess_env(), **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+    )
+
+
+async def test_doctor_shows_the_state_and_state_clear_forgets_it(
+    sandbox: SandboxServer, shared_state: str
+) -> None:
+    env = server_env(sandbox, TRUTO_MCP_STATE=shared_state)
+    arguments = json.dumps({"charge": CHARGE, "amount": 150})
+    assert _cli("call", REFUND, "--args", arguments, env=env).returncode == 0
+    where = "sqlite " if shared_state.startswith("sqlite") else "redis redis://127.0.0.1:"
+    doctor = _cli("doctor", env=env)
+    assert f"[ok] shared state: {where}" in doctor.stdout and "idempotency keys held: 1" in doctor.stdout
+    shown = _cli("state", env=env)
+    assert "idempotency keys held: 1" in shown.stdout, shown.stdout + shown.stderr
+    cleared = _cli("state", "clear", env=env)
+    assert cleared.returncode == 0 and "cleared" in cleared.stdout
+    assert "idempotency keys held: 0" in _cli("state", env=env).stdout
+    assert _cli("call", REFUND, "--args", arguments, env=env).returncode == 0
+    assert len(refunds(sandbox)) == 2, "after a clear, the identical call is a new one"
