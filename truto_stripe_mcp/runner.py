@@ -86,9 +86,7 @@ class ToolRunner:
             ),
             self.governor,
         )
-        self.keys = IdempotencyKeys(
-            settings.idempotency_window, self.state, lease=settings.deadline + settings.timeout + 15.0
-        )
+        self.keys = IdempotencyKeys(settings.idempotency_window, self.state)
         self.tokens = ConfirmationTokens(self.state, ttl=settings.confirmation_ttl)
         self.pipeline = build_pipeline(
             PipelineSettings(

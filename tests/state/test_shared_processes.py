@@ -140,11 +140,55 @@ async def test_a_server_stopped_mid_refund_lets_the_repeat_go_on_at_once(
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == 0
     async with spawn_server(server_env(sandbox, TRUTO_MCP_STATE=shared_state)) as restarted:
-        with anyio.fail_after(10):  # not the 90 s lease of a server that died without a word
+        with anyio.fail_after(10):  # not the 15 s lease of a server that died without a word
             repeated = await restarted.client.call_tool(REFUND, {"charge": CHARGE, "amount": 650})
     assert not repeated.is_error, text_of(repeated)
     assert len(refunds(sandbox)) == 1
     assert len({post.headers["idempotency-key"] for post in refund_posts(sandbox)}) == 1
+
+
+async def test_a_server_killed_mid_refund_lets_the_repeat_take_over_with_the_same_key(
+    sandbox: SandboxServer, shared_state: str
+) -> None:
+    """SIGKILL mid-call: nothing is recorded, the lease stops being renewed; the repeat on a
+    new server waits it out (well inside its own deadline), then sends with the same key, so
+    Stripe replays the refund the killed server committed."""
+    env = {**subprocess_env(), **server_env(sandbox, TRUTO_MCP_STATE=shared_state)}
+    sandbox.sandbox.faults.inject(
+        Fault(method="POST", path="/proxy/refunds", delay=1.5, commit_before_delay=True)
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-m", "truto_stripe_mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    for message in (
+        INITIALIZE,
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": REFUND, "arguments": {"charge": CHARGE, "amount": 650}},
+        },
+    ):
+        process.stdin.write(json.dumps(message) + "\n")
+        process.stdin.flush()
+    assert json.loads(process.stdout.readline())["id"] == 1
+    while not refund_posts(sandbox):
+        await anyio.sleep(0.02)
+    process.kill()
+    process.wait(timeout=15)
+    async with spawn_server(server_env(sandbox, TRUTO_MCP_STATE=shared_state)) as restarted:
+        repeated = await restarted.client.call_tool(REFUND, {"charge": CHARGE, "amount": 650})
+    assert not repeated.is_error, text_of(repeated)  # before: "in progress" until a 90 s lease ran out
+    assert len(refunds(sandbox)) == 1
+    assert len({post.headers["idempotency-key"] for post in refund_posts(sandbox)}) == 1
+    assert "Replay" in text_of(repeated)
 
 
 async def test_a_declined_refund_can_be_tried_again_with_a_fresh_key(

@@ -68,6 +68,18 @@ async def test_a_pending_key_whose_lease_ran_out_is_taken_over_with_the_same_key
     assert after.record.first_used_at == NOW
 
 
+async def test_a_renewed_lease_keeps_a_live_caller_from_being_taken_over(store: StateStore) -> None:
+    await store.claim_key("fp", pending("k1", lease=30), NOW)
+    await store.renew_lease("fp", "k1", NOW + 60)
+    renewed = await store.claim_key("fp", pending("k2", NOW + 45), NOW + 45)
+    assert not renewed.owner and renewed.record.key == "k1" and renewed.record.lease_until == NOW + 60
+    await store.renew_lease("fp", "k2", NOW + 500)  # not its key: left alone
+    await store.settle_key("fp", "k1", "settled", None)
+    await store.renew_lease("fp", "k1", NOW + 500)  # settled: nothing to renew
+    record = await store.read_key("fp")
+    assert record is not None and record.status == "settled" and record.lease_until == 0
+
+
 async def test_a_record_ends_with_its_window(store: StateStore) -> None:
     await store.claim_key("fp", pending("k1", window=60), NOW)
     await store.settle_key("fp", "k1", "settled", None)

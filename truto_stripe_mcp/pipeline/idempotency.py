@@ -37,8 +37,11 @@ logger = logging.getLogger(__name__)
 
 KEY_PREFIX = "truto-mcp-"
 MAX_KEY_LENGTH = 255  # Stripe's limit
-DEFAULT_LEASE = 90.0
-"""Seconds a pending call is presumed alive (its deadline and one request timeout, with room)."""
+DEFAULT_LEASE = 15.0
+"""Seconds a pending call is presumed alive unless it says otherwise: its caller renews the
+lease every third of it while the request is in flight, so a server killed mid-call (no
+chance to record anything) holds an identical repeat back for at most this long. The
+repeat then takes over with the same key, so Stripe still acts at most once."""
 _POLL_FIRST, _POLL_MAX = 0.05, 0.5
 
 
@@ -163,6 +166,16 @@ class IdempotencyKeys:
         except ToolError as exc:
             logger.warning("could not record how a write ended (%s); its key stays held for its lease", exc)
 
+    async def keep_lease(self, choice: KeyChoice) -> None:
+        """Renew the lease of ``choice`` every third of it, until cancelled (never raises)."""
+        assert choice.fingerprint is not None
+        while True:
+            await self._sleep(self.lease / 3)
+            try:
+                await self.store.renew_lease(choice.fingerprint, choice.key, self._clock() + self.lease)
+            except Exception as exc:  # a lease not renewed only lets a repeat take over sooner
+                logger.warning("could not renew the lease of a write in flight (%s)", exc)
+
     def repeat_advice(self, tool: str, choice: KeyChoice) -> str:
         """For a write whose answer was unusable: it may have happened, and how to repeat it
         without doing it twice (the same Idempotency-Key makes Stripe return its first result)."""
@@ -212,7 +225,7 @@ class AssignIdempotencyKey:
         choice = await self.keys.choose(tool, call.arguments, call.idempotency_key, wait_for=self.wait_for)
         error: BaseException | None = None
         try:
-            outcome = await call_next(replace(call, idempotency_key=choice.key))
+            outcome = await self._holding_lease(choice, call_next(replace(call, idempotency_key=choice.key)))
         except UnusableResponseError as exc:
             error = exc
             exc.after_write(self.keys.repeat_advice(tool, choice))
@@ -226,6 +239,25 @@ class AssignIdempotencyKey:
         if choice.reused or outcome.replayed:
             logger.info("%s: idempotent replay (key reused: %s)", tool, choice.reused)
             outcome = replace(outcome, notes=(*outcome.notes, replay_note(tool, choice, outcome.replayed)))
+        return outcome
+
+    async def _holding_lease(self, choice: KeyChoice, sending: Awaitable[CallOutcome]) -> CallOutcome:
+        """Await ``sending`` while the lease of its key is renewed, so identical calls elsewhere
+        keep waiting for it rather than take it over; a caller that reuses a settled key holds
+        no lease."""
+        if not (choice.owner and choice.fingerprint):
+            return await sending
+        outcome: CallOutcome | None = None
+        try:
+            async with anyio.create_task_group() as group:
+                group.start_soon(self.keys.keep_lease, choice)
+                try:
+                    outcome = await sending
+                finally:
+                    group.cancel_scope.cancel()
+        except BaseExceptionGroup as group_error:  # the only task that can fail is ``sending``
+            raise group_error.exceptions[0] from None
+        assert outcome is not None
         return outcome
 
 

@@ -68,6 +68,11 @@ class MemoryState:
         if record is not None and record.key == key:
             self._keys[fingerprint] = replace(record, status=status, error=error, lease_until=0.0)
 
+    async def renew_lease(self, fingerprint: str, key: str, lease_until: float) -> None:
+        record = self._keys.get(fingerprint)
+        if record is not None and record.key == key and record.status == "pending":
+            self._keys[fingerprint] = replace(record, lease_until=lease_until)
+
     async def reserve_slot(self, now: float) -> tuple[float, int]:
         wait = self.window.reserve(now)
         return wait, self.window.generation

@@ -60,6 +60,7 @@ class RedisState:
         )
         self._claim = self._redis.register_script(redis_scripts.CLAIM)
         self._settle = self._redis.register_script(redis_scripts.SETTLE)
+        self._renew = self._redis.register_script(redis_scripts.RENEW)
         self._secret = self._redis.register_script(redis_scripts.SECRET)
         self._window = self._redis.register_script(redis_scripts.WINDOW)
 
@@ -121,6 +122,9 @@ class RedisState:
 
     async def settle_key(self, fingerprint: str, key: str, status: KeyStatus, error: str | None) -> None:
         await self._run(self._settle(keys=[self._name("key", fingerprint)], args=[key, status, error or ""]))
+
+    async def renew_lease(self, fingerprint: str, key: str, lease_until: float) -> None:
+        await self._run(self._renew(keys=[self._name("key", fingerprint)], args=[key, _number(lease_until)]))
 
     async def reserve_slot(self, now: float) -> tuple[float, int]:
         reply = await self._run(

@@ -45,6 +45,14 @@ end
 return 0
 """
 
+RENEW = """
+-- KEYS[1] the record; ARGV: key, lease_until
+if redis.call('HGET', KEYS[1], 'key') == ARGV[1] and redis.call('HGET', KEYS[1], 'status') == 'pending' then
+  redis.call('HSET', KEYS[1], 'lease_until', ARGV[2])
+end
+return 0
+"""
+
 SECRET = """
 -- KEYS[1] the secret; ARGV: a new secret (kept only if there is none), ttl in ms
 local secret = redis.call('GET', KEYS[1])

@@ -198,6 +198,15 @@ class SqliteState:
             )
         )
 
+    async def renew_lease(self, fingerprint: str, key: str, lease_until: float) -> None:
+        await self._change(
+            lambda connection: connection.execute(
+                "UPDATE idempotency_keys SET lease_until = ? "
+                "WHERE ns = ? AND fingerprint = ? AND key = ? AND status = 'pending'",
+                (lease_until, self.namespace, fingerprint, key),
+            )
+        )
+
     def _record(self, connection: sqlite3.Connection, fingerprint: str) -> KeyRecord | None:
         row = connection.execute(
             f"SELECT {_RECORD_COLUMNS} FROM idempotency_keys WHERE ns = ? AND fingerprint = ?",

@@ -121,6 +121,11 @@ class StateStore(Protocol):
     async def settle_key(self, fingerprint: str, key: str, status: KeyStatus, error: str | None) -> None:
         """Record how the call holding ``key`` ended (a record since replaced is left alone)."""
 
+    async def renew_lease(self, fingerprint: str, key: str, lease_until: float) -> None:
+        """Push the lease of the pending call holding ``key`` to ``lease_until`` (it is alive).
+
+        Anything else (settled, failed, replaced, gone) is left alone."""
+
     async def reserve_slot(self, now: float) -> tuple[float, int]:
         """Take a rate-limit slot: ``(0, window)`` or ``(seconds to wait, window)``."""
 
