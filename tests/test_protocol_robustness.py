@@ -211,7 +211,8 @@ async def test_huge_lines(sandbox: SandboxServer) -> None:
 async def test_a_flood_of_cancellations_for_calls_in_flight(sandbox: SandboxServer) -> None:
     """40 slow calls, each cancelled, plus cancellations for ids that do not exist: no cancelled
     call is answered with a result, and the server keeps serving at once."""
-    sandbox.sandbox.faults.inject(Fault(path="/proxy/customers", delay=1.0, times=None))
+    slow = 6.0  # far longer than a ping may take even on a loaded machine, so no timing is fine-tuned
+    sandbox.sandbox.faults.inject(Fault(path="/proxy/customers", delay=slow, times=None))
     session = await raw_session(sandbox)
     await session.initialize()
     ids = list(range(100, 140))
@@ -234,7 +235,7 @@ async def test_a_flood_of_cancellations_for_calls_in_flight(sandbox: SandboxServ
     await session.send({"jsonrpc": "2.0", "method": cancel})
     started = time.monotonic()
     assert (await session.request(200, "ping"))["result"] == {}
-    assert time.monotonic() - started < 0.9, "ping must not wait for the cancelled calls"
+    assert time.monotonic() - started < slow / 2, "ping must not wait for the cancelled calls"
     sandbox.sandbox.faults.clear()
     answer = await session.request(
         201, "tools/call", {"name": "list_all_stripe_customers", "arguments": {"limit": 1}}
