@@ -385,7 +385,9 @@ async def test_a_wait_past_the_bounds_fails_at_once_with_a_clear_error(
         started = time.monotonic()
         with pytest.raises(RateLimitedError) as caught:
             await runner.call(GET_CUSTOMER, {"id": JANE_CUSTOMER_ID})
-        assert time.monotonic() - started < 5.0, "must not sleep only to fail (the wait asked for is 40 s or more)"
+        assert time.monotonic() - started < 5.0, (
+            "must not sleep only to fail (the wait asked for is 40 s or more)"
+        )
         text = caught.value.agent_message()
         assert message in text and "Retry the call after" in text and text.count("Z") >= 1
         assert caught.value.details()["rate_limited"] is True and caught.value.details()["retry_after"]
