@@ -56,12 +56,24 @@ async def test_unrelated_requests_are_answered_nothing_matched_with_a_hint(sandb
     answered = {query: [hit["name"] for hit in answer["results"]] for query, answer in answers.items()}
     assert answered == {query: [] for query in UNRELATED}, "no unrelated tool for an unrelated request"
     for query, answer in answers.items():
-        assert answer["note"].startswith(f"No tool matched {query!r}: no available Stripe tool is about it. ")
-        assert answer["note"].endswith("an action such as 'refund').")
-    # The hint names the words no Stripe tool uses, and Stripe's own names for an everyday word.
-    assert "No Stripe tool mentions 'meeting' or 'alice'." in answers["schedule a meeting with alice"]["note"]
-    assert "No Stripe tool mentions 'calendar'." in answers["add a calendar event"]["note"]
+        assert answer["note"].startswith(
+            f"No tool matched {query!r}: none of the 463 tools this server offers is about it. "
+        )
+        assert answer["note"].endswith("(a resource such as 'invoice' or an action such as 'refund').")
+    # The hint names the words no tool uses, and the tools' own names holding an everyday word.
+    assert "None of them mentions 'meeting' or 'alice'." in answers["schedule a meeting with alice"]["note"]
+    assert "None of them mentions 'calendar'." in answers["add a calendar event"]["note"]
     location = answers["get my location"]["note"]
-    assert "Stripe's own names with 'location': 'terminal locations'. Search by one of them" in location
+    assert "Their names use 'location' only in 'terminal locations': search by one of those" in location
 
     assert {query: hits[0]["name"] for query, hits in found.items()} == STRIPE_SENSE
+
+
+async def test_a_narrow_selection_says_more_toolsets_may_hold_the_tool(sandbox: SandboxServer) -> None:
+    """Search sees only the selected tools: with core, "void an invoice" is not about any of them."""
+    env = server_env(sandbox, TRUTO_MCP_TOOLSETS="core")
+    async with spawn_server(env, ["--discovery"]) as spawned:
+        answer = await search(spawned.client, "void an invoice")
+    assert answer["results"] == []
+    assert answer["note"].startswith("No tool matched 'void an invoice': none of the 15 tools this server")
+    assert answer["note"].endswith(", or start the server with more toolsets (--toolsets).")

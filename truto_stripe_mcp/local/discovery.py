@@ -36,9 +36,15 @@ async def _search_tools(host: ToolHost, arguments: dict[str, Any], ctx: CallCont
     note = (
         "Call describe_tool with a name for its input schema, then call_tool with that name and arguments."
         if results
-        else _nothing_matched(query, no_match(specs, query))
+        else _nothing_matched(
+            query, no_match(specs, query), offered=len(specs), every_toolset=_all_toolsets(host)
+        )
     )
     return CallOutcome({"results": results, "note": note})
+
+
+def _all_toolsets(host: ToolHost) -> bool:
+    return "all" in host.settings.toolsets
 
 
 def _quoted(words: tuple[str, ...]) -> str:
@@ -46,18 +52,23 @@ def _quoted(words: tuple[str, ...]) -> str:
     return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
 
 
-def _nothing_matched(query: str, why: NoMatch) -> str:
-    """The note for an empty answer: that nothing matched, why, and what to try instead."""
-    sentences = [f"No tool matched {query!r}: no available Stripe tool is about it."]
+def _nothing_matched(query: str, why: NoMatch, *, offered: int, every_toolset: bool) -> str:
+    """The note for an empty answer: that nothing matched, why, and what to try instead.
+
+    Search sees only the tools this server offers, so the note speaks of those, not of Stripe.
+    """
+    sentences = [f"No tool matched {query!r}: none of the {offered} tools this server offers is about it."]
     if why.foreign:
-        sentences.append(f"No Stripe tool mentions {_quoted(why.foreign)}.")
+        sentences.append(f"None of them mentions {_quoted(why.foreign)}.")
     if why.stripe_names:
         sentences.append(
-            f"Stripe's own names with {_quoted(why.everyday)}: {_quoted(why.stripe_names)}. "
-            "Search by one of them if that is what you meant."
+            f"Their names use {_quoted(why.everyday)} only in {_quoted(why.stripe_names)}: "
+            "search by one of those if that is what you meant."
         )
+    wider = "" if every_toolset else ", or start the server with more toolsets (--toolsets)"
     sentences.append(
-        "If it is a Stripe task, try other words (a resource such as 'invoice' or an action such as 'refund')."
+        "If it is a Stripe task, try other words (a resource such as 'invoice' or an action such as "
+        f"'refund'){wider}."
     )
     return " ".join(sentences)
 
