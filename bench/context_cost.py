@@ -3,9 +3,9 @@
 Spawns the server over stdio against the in-process sandbox (which serves the catalog
 derived from Stripe's OpenAPI description), sends a raw ``tools/list`` and measures the
 JSON-RPC result exactly as it crosses the wire (the bytes a client hands to the model),
-for the default surface, ``--discovery``, and ``--toolsets all`` (which switches to
-discovery by itself above 80 tools; the full listing is measured too, with the switch
-off). Then checks that the whole catalog stays reachable in discovery mode: every tool
+for the default surface, the README's ``--toolsets core,sales``, ``--discovery``, and
+``--toolsets all`` (which switches to discovery by itself above 80 tools; the full listing
+is measured too, with the switch off). Then checks that the whole catalog stays reachable in discovery mode: every tool
 the sandbox serves is described by ``describe_tool``, and every schema the server shows
 (listed or described) is valid JSON Schema 2020-12.
 
@@ -27,6 +27,8 @@ from bench._common import bench_cache_dir
 
 CONFIGURATIONS: dict[str, list[str]] = {
     "default": [],
+    # The README's one configuration for the seed's workflows (its Claude Desktop entry).
+    "toolsets core,sales": ["--toolsets", "core,sales"],
     "discovery": ["--discovery"],
     "toolsets all": ["--toolsets", "all"],
     "toolsets all, listed in full": ["--toolsets", "all"],

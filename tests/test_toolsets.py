@@ -105,19 +105,20 @@ def test_billing_reads_and_manages_subscriptions_invoices_prices_products() -> N
         assert absent not in billing
 
 
-def test_sales_creates_customers_tax_ids_links_and_prices() -> None:
+def test_sales_creates_customers_tax_ids_products_prices_and_links() -> None:
     sales = members("sales")
     for present in (
         "create_a_stripe_customer",
         "create_a_stripe_customer_tax_id",
         "create_a_stripe_payment_link",
         "update_a_stripe_payment_link_by_id",
+        "create_a_stripe_product",
         "create_a_stripe_price",
         "list_all_stripe_products",
     ):
         assert present in sales
     assert not {name for name in sales if BY_NAME[name].method == "delete"}
-    for absent in ("create_a_stripe_product", "create_a_stripe_refund", "list_all_stripe_invoices"):
+    for absent in ("update_a_stripe_product_by_id", "create_a_stripe_refund", "list_all_stripe_invoices"):
         assert absent not in sales
 
 

@@ -5,6 +5,7 @@ against the loopback sandbox, then the sandbox's own state and request log are c
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import subprocess
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import mcp_types as types
 import pytest
 
 from tests.conftest import assert_no_leak, server_env, spawn_server, subprocess_env
@@ -196,3 +198,60 @@ def test_the_example_script_fails_with_a_reason_and_a_nonzero_status() -> None:
     assert done.returncode == 1
     assert f"failed: {JANE_CUSTOMER_ID} has no open dispute" in done.stderr
     assert "delete_a_stripe_subscription_by_id" not in done.stdout
+
+
+# -- the documented configuration ----------------------------------------------------------------
+README = ROOT / "README.md"
+DESKTOP_EXAMPLE = ROOT / "claude_desktop_config.example.json"
+JSON_BLOCK = re.compile(r"```json\n(.*?)```", re.S)
+
+
+def documented_sandbox_arguments() -> list[str]:
+    """The Claude Desktop entry on the README's first screen, as claude_desktop_config.example.json
+    holds it too: the one configuration the README documents for the seed's workflows."""
+    entry = json.loads(DESKTOP_EXAMPLE.read_text())["mcpServers"]["stripe-sandbox"]
+    first = json.loads(JSON_BLOCK.findall(README.read_text())[0])
+    assert first == {"mcpServers": {"stripe-sandbox": entry}}, "the README's first entry is the example's"
+    assert entry["command"] == "truto-stripe-mcp" and "env" not in entry
+    return list(entry["args"])
+
+
+@pytest.mark.anyio
+async def test_the_documented_configuration_does_every_seed_workflow(sandbox: SandboxServer) -> None:
+    """Find a customer, refund, cancel a subscription, and a new customer with a tax id and a
+    payment link, all through one server started with the README's Claude Desktop arguments
+    (its --sandbox pointed at this test's sandbox, whose state is checked) and default approvals."""
+    arguments = documented_sandbox_arguments()
+    assert "--sandbox" in arguments
+    arguments.remove("--sandbox")
+    env = server_env(sandbox)
+    for chosen_by_the_test in ("TRUTO_MCP_TOOLSETS", "TRUTO_MCP_CONFIRM"):
+        env.pop(chosen_by_the_test)
+    asked: list[str] = []
+
+    async def person(context: Any, params: Any) -> types.ElicitResult:
+        asked.append(params.message)
+        return types.ElicitResult(action="accept", content={"confirm": True})
+
+    store = sandbox.sandbox.store
+    log: list[str] = []
+    async with spawn_server(env, arguments, mode="legacy", elicitation_callback=person) as spawned:
+        client = spawned.client
+        found = await client.call_tool("list_all_stripe_customers", {"email": "jane@example.com"})
+        assert not found.is_error, found.content
+        assert [c["id"] for c in json.loads(found.content[0].text)["result"]] == [JANE_CUSTOMER_ID]
+
+        customer = await workflows.find_churn_customer(client, say=log.append)
+        churned = await workflows.churn(client, customer, say=log.append)
+        checkout = await workflows.checkout(
+            client, email="ap@contoso.example", name="Contoso SE", say=log.append
+        )
+
+    assert churned.canceled_subscriptions and churned.refund
+    assert any(question.startswith("Cancel subscription ") for question in asked), asked
+    assert any(question.startswith("Refund ") for question in asked), asked
+    assert store.list("subscriptions", customer=customer, status="active") == []
+    assert store.get("refunds", churned.refund)["charge"] == churned.refunded_charge
+    assert store.get("tax_ids", checkout.tax_id)["customer"] == checkout.customer
+    link = store.get("payment_links", checkout.payment_link)
+    assert link["url"] == checkout.url and link["line_items"]["data"][0]["price"]["id"] == checkout.price

@@ -22,7 +22,10 @@ tool names: a word reaches a tool only through the resources and methods the cat
 has, so an entry whose word no resource uses matches nothing, and a tool Truto adds later
 is found by its own words. A tool is only a result when a resource word of it matches (or, for a query of
 nothing but a method such as "void", its method's own name does): "weather in Paris"
-finds nothing, not the eight least unlikely tools.
+finds nothing, not the eight least unlikely tools. A few resource words have an everyday
+sense (``EVERYDAY_NOUNS``: "schedule", "location", "file"): a query whose only nouns are
+these finds a tool only when it names the tool's resource in full and no word that no tool
+mentions, so "schedule a meeting with alice" finds nothing and :func:`no_match` says why.
 
 Everything search needs about a catalog is computed once per catalog (see :func:`_index`),
 so a search over ~470 tools scores a few dozen candidates, not every tool.
@@ -40,6 +43,7 @@ from functools import lru_cache
 
 from .search_words import (
     DETERMINERS,
+    EVERYDAY_NOUNS,
     LONGEST_PHRASE,
     PHRASES,
     STOP_WORDS,
@@ -188,6 +192,7 @@ class _Query:
     text: dict[str, float]  # words for the text score, synonyms at their weight
     words: set[str]  # the query's own words (stemmed), phrases whole and word by word
     unexplained: int  # content words no vocabulary knows ("email", "boss")
+    foreign: tuple[str, ...]  # content words no tool's name or description uses ("calendar", "drive")
 
 
 def _read(raw: list[str], index: _Index, *, names_an_id: bool) -> _Query:
@@ -200,6 +205,7 @@ def _read(raw: list[str], index: _Index, *, names_an_id: bool) -> _Query:
     words: set[str] = set()
     order: list[str] = []
     unexplained = 0
+    foreign: list[str] = []
 
     def noun(word: str, weight: float) -> None:
         if word in index.resource_vocabulary and weight > nouns.get(word, 0.0):
@@ -234,7 +240,10 @@ def _read(raw: list[str], index: _Index, *, names_an_id: bool) -> _Query:
         for method in (method for part in parts for method in VERBS.get(part, ())):
             verb(method, 0.9)
         words.update(parts)
-        unexplained += phrase not in index.known and not phrase.isdigit()
+        if phrase not in index.known and not phrase.isdigit():
+            unexplained += 1
+            if phrase not in index.postings:
+                foreign.append(raw[i])
         if i == 0 and phrase in nouns.keys() - index.crud_words and raw[size : size + 1]:
             implied = phrase if raw[size] in DETERMINERS else None
         i += size
@@ -243,7 +252,8 @@ def _read(raw: list[str], index: _Index, *, names_an_id: bool) -> _Query:
         verb("retrieve", 0.9)
     text = {word: 1.0 for word in words if not word.isdigit() and " " not in word}
     text.update({word: weight for word, weight in nouns.items() if word not in text})
-    return _Query(nouns, order[0] if order else None, verbs, implied, text, words, unexplained)
+    first_noun = order[0] if order else None
+    return _Query(nouns, first_noun, verbs, implied, text, words, unexplained, tuple(dict.fromkeys(foreign)))
 
 
 def _method_score(tool: _Tool, query: _Query) -> float:
@@ -275,21 +285,49 @@ def _text_scores(index: _Index, query: _Query) -> dict[int, float]:
     return scores
 
 
-def search(specs: Iterable[ToolSpec], query: str, *, limit: int = 10) -> list[SearchHit]:
-    """Tools ranked for ``query``, best first; none when nothing in the catalog is about it."""
-    if limit < 1:
-        raise ValueError("limit must be at least 1")
+def _named_in_full(tool: _Tool, query: _Query) -> bool:
+    """The query names the tool's resource (all its words, or two: "report run"), or its custom
+    method in so many words ("release a schedule")."""
+    named = sum(word in query.nouns for word, _ in tool.resource_words)
+    if named >= min(2, len(tool.resource_words)):
+        return True
+    return tool.spec.kind == "custom" and query.verbs.get(tool.method_words[0]) == 1.0
+
+
+def _everyday(anchors: set[str], *, names_an_id: bool) -> bool:
+    """Only everyday nouns ("schedule", "location") and no pasted id: Stripe's sense is not sure."""
+    return bool(anchors) and anchors <= EVERYDAY_NOUNS and not names_an_id
+
+
+def _parse(specs: Iterable[ToolSpec], query: str) -> tuple[_Index, _Query, set[str], bool]:
+    """The catalog's index, the query read against it, its anchor nouns, and whether it names an id."""
     raw = re.findall(r"[a-z0-9]+", query.lower())
     if not any(word not in STOP_WORDS for word in raw):
         raise ValueError(
             "search needs a keyword naming a resource or an action, e.g. 'refund a charge', "
             "'find customer by email', 'void invoice' or 'payment link'."
         )
-    specs = specs if isinstance(specs, tuple) else tuple(specs)
-    index = _index(specs)
-    read = _read(raw, index, names_an_id=bool(STRIPE_ID.search(query)))
-    anchors = read.nouns.keys() - index.crud_words
+    index = _index(specs if isinstance(specs, tuple) else tuple(specs))
+    names_an_id = bool(STRIPE_ID.search(query))
+    read = _read(raw, index, names_an_id=names_an_id)
+    return index, read, set(read.nouns.keys() - index.crud_words), names_an_id
+
+
+def search(specs: Iterable[ToolSpec], query: str, *, limit: int = 10) -> list[SearchHit]:
+    """Tools ranked for ``query``, best first; none when nothing in the catalog is about it."""
+    if limit < 1:
+        raise ValueError("limit must be at least 1")
+    index, read, anchors, names_an_id = _parse(specs, query)
     candidates = {position for word in anchors for position in index.by_resource_word[word]}
+    if _everyday(anchors, names_an_id=names_an_id):
+        # "schedule a meeting with alice", "get my location": an everyday word is a Stripe
+        # resource's only when the query says so, by naming that resource in full and no word
+        # that no Stripe tool mentions.
+        candidates = (
+            set()
+            if read.foreign
+            else {position for position in candidates if _named_in_full(index.tools[position], read)}
+        )
     if not candidates and not read.unexplained:
         # Nothing but an action ("void", "capture it"): a custom method named in so many words.
         named = {word for word, sure in read.verbs.items() if sure == 1.0} & index.action_words
@@ -312,3 +350,30 @@ def search(specs: Iterable[ToolSpec], query: str, *, limit: int = 10) -> list[Se
         )
         for neg, _, spec in scored[:limit]
     ]
+
+
+@dataclass(frozen=True)
+class NoMatch:
+    """Why a query found nothing, in words an agent can act on."""
+
+    foreign: tuple[str, ...]
+    """The query's words that no tool's name or description uses ("meeting", "drive")."""
+    everyday: tuple[str, ...]
+    """The query's everyday nouns that search would not read in Stripe's sense ("location")."""
+    stripe_names: tuple[str, ...]
+    """Stripe's resources named with them, in words ("terminal locations"): what to search for."""
+
+
+_NAMES_SHOWN = 4
+
+
+def no_match(specs: Iterable[ToolSpec], query: str) -> NoMatch:
+    """What to tell an agent whose ``query`` found nothing (``ValueError`` for an empty query)."""
+    index, read, anchors, names_an_id = _parse(specs, query)
+    if not _everyday(anchors, names_an_id=names_an_id):
+        return NoMatch(read.foreign, (), ())
+    resources = {index.tools[p].spec.resource for word in anchors for p in index.by_resource_word[word]}
+    covered = {resource: len(anchors & set(_resource_words(resource))) for resource in resources}
+    ranked = sorted(resources, key=lambda resource: (-covered[resource], len(resource), resource))
+    everyday = tuple(word for word in read.nouns if word in anchors)
+    return NoMatch(read.foreign, everyday, tuple(r.replace("_", " ") for r in ranked[:_NAMES_SHOWN]))

@@ -100,6 +100,17 @@ SYNONYMS: dict[str, tuple[str, float]] = {
     )
     for phrase in phrases.split(",")
 }
+EVERYDAY_NOUNS = frozenset(
+    re.findall(
+        r"\w+",
+        "account app code event file key location people person rate record report review run "
+        "schedule secret session setting source test token",
+    )
+)
+"""Resource words with an everyday sense outside Stripe: "schedule a meeting", "get my location",
+"run the tests", "upload a file to google drive". A query whose only nouns are these finds a tool
+only when it names that tool's resource in full ("list events", "terminal location") and uses no
+word that Stripe's tools never mention ("calendar", "drive"): otherwise it answers nothing."""
 PHRASES = frozenset(phrase for phrase in (*SYNONYMS, *VERBS) if " " in phrase)
 LONGEST_PHRASE = max(len(phrase.split()) for phrase in PHRASES)
 

@@ -124,11 +124,13 @@ TOOLSETS: dict[str, Toolset] = {
         ),
         Toolset(
             "sales",
-            "Sales: create customers, tax ids, payment links and prices; look up products.",
+            "Sales: create customers, tax ids, products, prices and payment links to sell them.",
             (
+                # With core (--toolsets core,sales) one server does the seed's workflows: find a
+                # customer, refund, cancel, and a new customer with a tax id and a payment link
+                # for a new fee (a link needs a price, a price a product).
                 Rule(("customers", "payment_links"), ("read", "create", "update")),
-                Rule(("customer_tax_ids", "prices", "checkout_sessions"), ("read", "create")),
-                Rule(("products",), _READ),
+                Rule(("customer_tax_ids", "products", "prices", "checkout_sessions"), ("read", "create")),
             ),
         ),
         Toolset(

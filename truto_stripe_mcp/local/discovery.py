@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..catalog.search import search
+from ..catalog.search import NoMatch, no_match, search
 from ..catalog.toolsets import Rule, Toolset
 from ..errors import InvalidArgumentsError, ToolRefusedError, UnknownToolError
 from ..pipeline.call import CallOutcome
@@ -36,10 +36,41 @@ async def _search_tools(host: ToolHost, arguments: dict[str, Any], ctx: CallCont
     note = (
         "Call describe_tool with a name for its input schema, then call_tool with that name and arguments."
         if results
-        else f"No tool matched {query!r}: no available Stripe tool is about it. If it is a Stripe task, "
-        "try other words (a resource such as 'invoice' or an action such as 'refund')."
+        else _nothing_matched(
+            query, no_match(specs, query), offered=len(specs), every_toolset=_all_toolsets(host)
+        )
     )
     return CallOutcome({"results": results, "note": note})
+
+
+def _all_toolsets(host: ToolHost) -> bool:
+    return "all" in host.settings.toolsets
+
+
+def _quoted(words: tuple[str, ...]) -> str:
+    quoted = [f"'{word}'" for word in words]
+    return quoted[0] if len(quoted) == 1 else f"{', '.join(quoted[:-1])} or {quoted[-1]}"
+
+
+def _nothing_matched(query: str, why: NoMatch, *, offered: int, every_toolset: bool) -> str:
+    """The note for an empty answer: that nothing matched, why, and what to try instead.
+
+    Search sees only the tools this server offers, so the note speaks of those, not of Stripe.
+    """
+    sentences = [f"No tool matched {query!r}: none of the {offered} tools this server offers is about it."]
+    if why.foreign:
+        sentences.append(f"None of them mentions {_quoted(why.foreign)}.")
+    if why.stripe_names:
+        sentences.append(
+            f"Their names use {_quoted(why.everyday)} only in {_quoted(why.stripe_names)}: "
+            "search by one of those if that is what you meant."
+        )
+    wider = "" if every_toolset else ", or start the server with more toolsets (--toolsets)"
+    sentences.append(
+        "If it is a Stripe task, try other words (a resource such as 'invoice' or an action such as "
+        f"'refund'){wider}."
+    )
+    return " ".join(sentences)
 
 
 async def _describe_tool(host: ToolHost, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
