@@ -99,7 +99,7 @@ class Tools:
         if result.is_error or not texts:
             raise WorkflowError(f"{tool} failed: {' '.join(texts) or 'no text in the result'}")
         # The first block is the JSON result; any further ones are the server's notes to the
-        # agent (a replayed write, a result cut to fit its budget), worth reading too.
+        # agent (a replayed write), worth reading too.
         for note in texts[1:]:
             self.say(f"     note: {note}")
         try:
@@ -116,8 +116,8 @@ class Tools:
                 tool, {**arguments, "limit": 100, **({"next_cursor": cursor} if cursor else {})}
             )
             items.extend(page["result"])
-            if page.get("truncated"):
-                raise WorkflowError(f"{tool} cut its result short; ask for fewer fields: {page['truncated']}")
+            # A page cut to fit the result budget says so (`truncated`) and its cursor resumes
+            # at the first item it did not show, so following it misses nothing.
             cursor = page.get("next_cursor")
             if not cursor:
                 return items

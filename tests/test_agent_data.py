@@ -139,8 +139,8 @@ async def test_budget_cuts_at_an_item_boundary_and_says_how_to_get_more(sandbox:
     assert len(text) <= 4000
     assert 0 < len(outcome.data["result"]) < 100
     assert outcome.data["truncated"]["omitted_items"] == 100 - len(outcome.data["result"])
-    note = " ".join(outcome.notes)
-    assert "fields" in note and "limit" in note
+    note = outcome.data["truncated"]["how_to_get_more"]
+    assert "fields" in note and "limit" in note and outcome.notes == ()
 
 
 def sent(outcome: CallOutcome) -> dict[str, Any]:

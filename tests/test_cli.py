@@ -20,6 +20,7 @@ from tests.conftest import (
     spawn_server,
     subprocess_env,
 )
+from truto_stripe_mcp.shaping import drop_empty
 
 
 def run_cli(
@@ -144,6 +145,14 @@ def test_iso_timestamps_flag_turns_siblings_off(sandbox: Any) -> None:
     without = json.loads(run_cli(*args, "--no-iso-timestamps", env=server_env(sandbox)).stdout)
     assert with_iso["created_iso"].endswith("Z")
     assert without == {"id": "ch_sandbox_jane_1", "object": "charge", "created": with_iso["created"]}
+
+
+def test_call_leaves_out_empty_fields_unless_the_environment_keeps_them(sandbox: Any) -> None:
+    args = ("call", "get_single_stripe_customer_by_id", "--args", '{"id": "cus_sandbox_jane"}')
+    lean = json.loads(run_cli(*args, env=server_env(sandbox)).stdout)
+    kept = json.loads(run_cli(*args, env=server_env(sandbox, TRUTO_MCP_KEEP_EMPTY="true")).stdout)
+    assert kept["address"] is None and kept["preferred_locales"] == [] and "invoice_settings" in kept
+    assert lean == drop_empty(kept) and {"address", "preferred_locales", "invoice_settings"}.isdisjoint(lean)
 
 
 def test_call_asks_for_approval_in_plain_words(sandbox: Any) -> None:

@@ -149,6 +149,28 @@ async def test_idempotency_key_is_set_reused_and_told() -> None:
     assert "may have been carried out. Repeating the identical" in caught.value.agent_message()
 
 
+class PagedCharges:
+    """A fake next stage serving a list of charges a page at a time, as Truto does: ``limit``
+    items from the opaque ``next_cursor`` on (here the index of the next item)."""
+
+    def __init__(self, count: int) -> None:
+        self.items = [
+            {"id": f"ch_{i}", "amount": i, "created": 1714521600, "note": "x" * 80, "failure_code": None}
+            for i in range(count)
+        ]
+        self.calls: list[ToolCall] = []
+
+    async def __call__(self, call: ToolCall) -> CallOutcome:
+        self.calls.append(call)
+        start = int(call.arguments.get("next_cursor") or 0)
+        end = start + int(call.arguments.get("limit") or 10)
+        page = self.items[start:end]
+        cursor = str(end) if end < len(self.items) else None
+        return CallOutcome(
+            {"result": page, "next_cursor": cursor, "result_count": len(page), "is_partial_response": False}
+        )
+
+
 async def test_shape_result_on_the_way_back() -> None:
     stage = ShapeResult(iso_timestamps=True, result_budget=1_000)
     page = {
@@ -161,10 +183,56 @@ async def test_shape_result_on_the_way_back() -> None:
         and first["created_iso"] == "2024-05-01T00:00:00Z"
     )
     cut = await stage(call_of(LIST_CHARGES, {}), Recorder(page))
-    assert cut.text is not None and len(cut.text) <= 1_000 and "truncated" in cut.data and cut.notes
+    assert cut.text is not None and len(cut.text) <= 1_000 and "truncated" in cut.data
+    assert cut.notes == (), "the truncation notice is in the result once, not again as a note"
     assert json.loads(cut.text) == cut.data
     whole = await stage(call_of(LIST_CHARGES, {}, budget=False), Recorder(page))
     assert len(whole.data["result"]) == 30 and whole.text is None
+
+
+async def test_a_cut_page_resumes_at_its_first_item_not_shown() -> None:
+    """The page of exactly the items shown is asked for once more, for its cursor; following
+    the cursors of cut pages reads every item once."""
+    stage = ShapeResult(iso_timestamps=False, result_budget=1_000)
+    upstream = PagedCharges(95)
+    first = await stage(call_of(LIST_CHARGES, {"limit": 40}), upstream)
+    shown = [item["id"] for item in first.data["result"]]
+    assert 0 < len(shown) < 40 and first.data["next_cursor"] == str(len(shown))
+    assert first.data["result_count"] == len(shown) and first.data["is_partial_response"] is True
+    assert [call.arguments.get("limit") for call in upstream.calls] == [40, len(shown)]
+    assert "failure_code" not in first.data["result"][0], "null fields are left out"
+    seen, cursor = list(shown), first.data["next_cursor"]
+    while cursor:
+        page = (await stage(call_of(LIST_CHARGES, {"limit": 40, "next_cursor": cursor}), upstream)).data
+        seen += [item["id"] for item in page["result"]]
+        cursor = page["next_cursor"]
+    assert seen == [item["id"] for item in upstream.items]
+
+
+async def test_a_cut_page_whose_cursor_cannot_be_had_has_none() -> None:
+    """The second request fails: the cut page keeps no cursor (the upstream one would skip the
+    items left out) and says to repeat with a limit that fits."""
+    stage = ShapeResult(iso_timestamps=False, result_budget=1_000)
+    upstream = PagedCharges(95)
+
+    async def fails_the_second_time(call: ToolCall) -> CallOutcome:
+        if upstream.calls:
+            raise UnexpectedBodyError("Truto answered HTTP 200 with HTML.")
+        return await upstream(call)
+
+    cut = (await stage(call_of(LIST_CHARGES, {"limit": 40}), fails_the_second_time)).data
+    assert cut["next_cursor"] is None and cut["is_partial_response"] is True
+    assert "repeat this call with the same arguments and limit=" in cut["truncated"]["how_to_get_more"]
+
+
+async def test_keep_empty_and_fields_keep_null_fields() -> None:
+    upstream = PagedCharges(3)
+    kept = await ShapeResult(False, 25_000, keep_empty=True)(call_of(LIST_CHARGES, {}), upstream)
+    assert kept.data["result"][0]["failure_code"] is None
+    named = await ShapeResult(False, 25_000)(call_of(LIST_CHARGES, {}, fields=("failure_code",)), upstream)
+    assert named.data["result"][0] == {"id": "ch_0", "failure_code": None}
+    internal = await ShapeResult(False, 25_000)(call_of(LIST_CHARGES, {}, lean=False), upstream)
+    assert internal.data["result"][0]["failure_code"] is None
 
 
 class FakeSender:

@@ -9,7 +9,14 @@ from typing import Any
 import pytest
 
 from truto_stripe_mcp.result_budget import MIN_BUDGET_CHARS, TRUNCATION_KEY, BudgetCut, fit_to_budget
-from truto_stripe_mcp.shaping import ALWAYS_KEPT, compact_json, parse_fields, select_fields
+from truto_stripe_mcp.shaping import (
+    ALWAYS_KEPT,
+    compact_json,
+    drop_empty,
+    list_cursor_key,
+    parse_fields,
+    select_fields,
+)
 
 
 def subscription(index: int, *, lines: int = 2, pad: int = 0) -> dict[str, Any]:
@@ -232,26 +239,68 @@ def test_envelope_cut_at_item_boundary_with_actionable_note() -> None:
     assert 0 < kept < 50
     assert out["result"] == page["result"][:kept]  # whole items, unchanged, in order
     assert (cut.kept_items, cut.omitted_items, cut.total_items) == (kept, 50 - kept, 50)
-    for key in ("next_cursor", "prev_cursor", "result_count", "is_partial_response"):
-        assert out[key] == page[key]
+    # The counts are those of the items shown, and the upstream cursor (which would skip the
+    # items left out) is gone: without a resume cursor, the notice says how to go on.
+    assert out["prev_cursor"] == page["prev_cursor"] and out["next_cursor"] is None
+    assert out["result_count"] == kept and out["is_partial_response"] is True
+    assert cut.cursor_key == "next_cursor"
     info = out[TRUNCATION_KEY]
     assert next(iter(out)) == TRUNCATION_KEY
     assert info["omitted_items"] == 50 - kept and info["kept_items"] == kept
     hint = info["how_to_get_more"]
     assert f"limit={cut.suggested_limit}" in hint
     assert cut.suggested_limit == kept
-    assert "fields=" in hint and "next_cursor" in hint and "skips past" in hint
+    assert "fields=" in hint and "next_cursor" in hint and "would skip the items left out" in hint
     assert hint in cut.note and "5000" in cut.note
     # The suggested limit really fits: the same page at that size is not cut.
     smaller = {**page, "result": page["result"][: cut.suggested_limit]}
     assert fit_to_budget(smaller, 5000)[1] is None
 
 
+def test_a_resumed_cut_says_to_follow_the_cursor_and_leaves_room_for_it() -> None:
+    """With ``resumes`` the caller puts in a cursor that resumes at the first item not shown."""
+    page = envelope(50)
+    out, cut = fit_to_budget(page, 5000, resumes=True, reserve=300)
+    assert cut is not None and cut.cursor_key == "next_cursor" and out["next_cursor"] is None
+    assert size(out) <= 5000 - 300 and "5000-char limit" in cut.note, "the notice names the real budget"
+    hint = out[TRUNCATION_KEY]["how_to_get_more"]
+    assert hint.startswith("This response's next_cursor resumes at the first item not shown")
+    assert f"limit={cut.kept_items}" in hint and "fields=" in hint
+
+
+def test_a_cut_of_one_shrunk_item_keeps_its_exact_cursor() -> None:
+    """Every item is shown (the only one lost fields): the upstream cursor skips nothing."""
+    page = envelope(1, pad=20_000)
+    out, cut = fit_to_budget(page, 4000, resumes=True)
+    assert cut is not None and cut.cursor_key is None and cut.omitted_items == 0
+    assert out["next_cursor"] == page["next_cursor"] and out["result_count"] == 1
+    assert out["is_partial_response"] is False
+
+
+def test_a_cut_search_result_resumes_by_next_page() -> None:
+    value = {
+        "object": "search_result",
+        "data": [subscription(i) for i in range(30)],
+        "has_more": False,
+        "next_page": None,
+        "url": "/v1/subscriptions/search",
+    }
+    assert list_cursor_key(value) == "next_page"
+    out, cut = fit_to_budget(value, 3000, resumes=True)
+    assert cut is not None and cut.cursor_key == "next_page" and 0 < cut.kept_items < 30
+    assert out["data"] == value["data"][: cut.kept_items] and out["has_more"] is True
+    assert "next_page (pass it as page) resumes" in out[TRUNCATION_KEY]["how_to_get_more"]
+    assert select_fields(value, "status")["data"][0] == {
+        "id": "sub_00000",
+        "object": "subscription",
+        "status": "active",
+    }
+
+
 def test_envelope_without_cursor_does_not_warn_about_it() -> None:
     out, _ = fit_to_budget(envelope(30, cursor=None), 3000)
     hint = out[TRUNCATION_KEY]["how_to_get_more"]
-    assert "skips past" not in hint
-    assert "limit=" in hint
+    assert "limit=" in hint and "repeat this call" in hint
 
 
 def test_bare_list_is_wrapped() -> None:
@@ -265,11 +314,51 @@ def test_bare_list_is_wrapped() -> None:
 
 
 def test_stripe_list_object_cut_on_data() -> None:
-    value = {"object": "list", "data": [subscription(i) for i in range(30)], "has_more": True, "url": "/v1/x"}
+    value = {
+        "object": "list",
+        "data": [subscription(i) for i in range(30)],
+        "has_more": False,
+        "url": "/v1/x",
+    }
     out, cut = fit_to_budget(value, 3000)
-    assert cut is not None and 0 < cut.kept_items < 30
+    assert cut is not None and 0 < cut.kept_items < 30 and cut.cursor_key is None
     assert out["data"] == value["data"][: cut.kept_items]
-    assert out["has_more"] is True and out["url"] == "/v1/x"
+    assert out["has_more"] is True, "items left out: more follow"
+    assert out["url"] == "/v1/x"
+
+
+# ---------------------------------------------------------------- drop_empty
+
+
+def test_drop_empty_leaves_out_what_holds_nothing_and_keeps_every_value() -> None:
+    charge = {
+        "id": "ch_1",
+        "amount_refunded": 0,
+        "refunded": False,
+        "statement_descriptor": "",
+        "failure_code": None,
+        "metadata": {},
+        "fraud_details": {},
+        "billing_details": {"address": {"city": None, "line1": None}, "email": None, "name": "Jane"},
+        "shipping": {"address": {"city": None}},
+        "refunds": {"object": "list", "data": [], "has_more": False},
+        "tags": [None, {}, [], 0],
+    }
+    assert drop_empty(charge) == {
+        "id": "ch_1",
+        "amount_refunded": 0,
+        "refunded": False,
+        "statement_descriptor": "",
+        "billing_details": {"name": "Jane"},
+        "refunds": {"object": "list", "has_more": False},
+        "tags": [None, {}, [], 0],
+    }
+    page = {"result": [charge], "next_cursor": None, "prev_cursor": None, "result_count": 1}
+    lean = drop_empty(page)
+    assert lean["next_cursor"] is None and "prev_cursor" in lean, "the envelope's own keys stay"
+    assert lean["result"] == [drop_empty(charge)]
+    assert drop_empty({"result": [], "next_cursor": None}) == {"result": [], "next_cursor": None}
+    assert charge["metadata"] == {} and charge["failure_code"] is None, "the input is not changed"
 
 
 def test_single_object_drops_largest_fields() -> None:

@@ -123,6 +123,12 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     group.add_argument(
         "--result-budget", type=int, default=default, help="largest tool result in characters (default 25000)"
     )
+    group.add_argument(
+        "--keep-empty",
+        action="store_true",
+        default=default,
+        help="keep null, {} and [] fields in results, which are left out by default (env TRUTO_MCP_KEEP_EMPTY)",
+    )
 
 
 def _transport_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
@@ -196,6 +202,7 @@ _SETTING_FLAGS = (
     "log_level",
     "iso_timestamps",
     "result_budget",
+    "keep_empty",
     "confirm",
 )
 
@@ -204,7 +211,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
     if overrides["sandbox"] is False:
         overrides["sandbox"] = None
-    for flag in ("read_only", "discovery", "stateless", "include_undocumented"):
+    for flag in ("read_only", "discovery", "stateless", "include_undocumented", "keep_empty"):
         if overrides[flag] is False:
             overrides[flag] = None
     return load_settings(**overrides)

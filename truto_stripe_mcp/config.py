@@ -127,6 +127,8 @@ class Settings(BaseSettings):
     # Shaping results for agents.
     iso_timestamps: bool = Field(True, validation_alias="TRUTO_MCP_ISO_TIMESTAMPS")
     result_budget: int = Field(25_000, ge=1_000, validation_alias="TRUTO_MCP_RESULT_BUDGET")
+    # Keep the fields that hold nothing (null, {}, []); by default results leave them out.
+    keep_empty: bool = Field(False, validation_alias="TRUTO_MCP_KEEP_EMPTY")
 
     # Approval before money-moving or destructive calls: none | destructive | writes.
     confirm: str = Field("destructive", validation_alias="TRUTO_MCP_CONFIRM")

@@ -3,7 +3,9 @@
 An agent's context is finite: a result larger than the budget keeps the longest prefix of
 its items that fits (or, for one object, loses its largest fields) and says, in the result
 itself, what was left out and how to get it (a smaller ``limit``, ``fields``, the cursor).
-Pure (no I/O).
+A cut list page tells the truth about itself: its counts are those of the items shown, and
+it never keeps the upstream cursor, which would skip the items left out (the caller puts in
+one that resumes at the first of them, see ``pipeline/shape.py``). Pure (no I/O).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .shaping import ALWAYS_KEPT, compact_json, list_key
+from .shaping import ALWAYS_KEPT, compact_json, list_cursor_key, list_key
 
 #: Key that carries the truncation notice in a cut result (placed first so it is seen first).
 TRUNCATION_KEY = "truncated"
@@ -23,7 +25,7 @@ MIN_BUDGET_CHARS = 256
 
 @dataclass(frozen=True)
 class BudgetCut:
-    """What :func:`fit_to_budget` removed, for logs and for a separate note to the agent."""
+    """What :func:`fit_to_budget` removed, for logs and for the caller that completes the cut."""
 
     total_items: int  # items before the cut (1 for a single object)
     kept_items: int
@@ -34,20 +36,33 @@ class BudgetCut:
     note: str  # plain sentences an agent can act on
     dropped_fields: tuple[str, ...] = field(default=())  # top-level fields removed from an object
     suggested_limit: int | None = None
+    cursor_key: str | None = None
+    """Set when a list page lost items: the key whose cursor now has to resume at the first item
+    not shown (left null in the cut page: the upstream one would skip them)."""
 
 
 def fit_to_budget(
-    value: Any, budget_chars: int, *, dumps: Callable[[Any], str] = compact_json
+    value: Any,
+    budget_chars: int,
+    *,
+    dumps: Callable[[Any], str] = compact_json,
+    resumes: bool = False,
+    reserve: int = 0,
 ) -> tuple[Any, BudgetCut | None]:
     """Return ``value`` unchanged with None if ``dumps(value)`` fits, else a cut copy and its report.
 
     Lists (envelope ``result``, Stripe ``data``, or a bare list wrapped as ``{"result": [...]}``)
     keep their longest fitting prefix and gain a ``truncated`` key saying how many items were
-    left out and how to get them: repeat with a smaller ``limit`` (a number is suggested) and
-    follow that response's ``next_cursor`` (this one's cursor skips the omitted items), or
-    pass ``fields``. A single object loses its largest top-level fields (never ``id`` or
-    ``object``); so does the first item if even it alone is too big. The returned value's
-    serialised size is always <= ``budget_chars``, which must be >= MIN_BUDGET_CHARS.
+    left out and how to get them. A cut page's counts are the items shown (``result_count``,
+    ``is_partial_response: true``, Stripe's ``has_more: true``) and its cursor (``next_cursor``,
+    a search's ``next_page``) is null: the upstream one would skip the items left out. With
+    ``resumes`` the caller puts in a cursor that resumes at the first item not shown (and the
+    notice says to follow it); without, the notice says to repeat with a ``limit`` that fits
+    (a number is suggested). Both suggest ``fields``. A single object loses its largest
+    top-level fields (never ``id`` or ``object``); so does the first item if even it alone is
+    too big. The returned value's serialised size is always <= ``budget_chars``, which must be
+    >= MIN_BUDGET_CHARS; a list cut leaves ``reserve`` of them free (for the cursor the caller
+    puts in).
     """
     if budget_chars < MIN_BUDGET_CHARS:
         raise ValueError(f"budget_chars must be at least {MIN_BUDGET_CHARS}, got {budget_chars}.")
@@ -56,9 +71,13 @@ def fit_to_budget(
         return value, None
     key = list_key(value)
     if key is not None:
-        return _cut_list(value, key, total_chars, budget_chars, dumps, paged=key == "result")
+        cursor = list_cursor_key(value)
+        return _cut_list(
+            value, key, total_chars, budget_chars, dumps, cursor=cursor, resumes=resumes, reserve=reserve
+        )
     if isinstance(value, list | tuple):
-        return _cut_list({"result": list(value)}, "result", total_chars, budget_chars, dumps, paged=False)
+        wrapped = {"result": list(value)}
+        return _cut_list(wrapped, "result", total_chars, budget_chars, dumps, cursor=None, resumes=False)
     if isinstance(value, dict):
         return _cut_object(value, total_chars, budget_chars, dumps)
     text = value if isinstance(value, str) else dumps(value)
@@ -103,17 +122,24 @@ def _cut_list(
     budget: int,
     dumps: Callable[[Any], str],
     *,
-    paged: bool,
+    cursor: str | None,
+    resumes: bool,
+    reserve: int = 0,
 ) -> tuple[Any, BudgetCut]:
-    """Keep the longest prefix of ``container[key]`` that fits along with the truncation notice."""
+    """Keep the longest prefix of ``container[key]`` that fits along with the truncation notice.
+
+    ``cursor`` names the container's cursor to the next page (None: the list cannot be paged).
+    The notice names ``budget``; what is kept fits in ``budget - reserve``.
+    """
     items: list[Any] = container[key]
     count = len(items)
     if count == 0:
         return _cut_object(container, total_chars, budget, dumps)
     sizes = [len(dumps(item)) for item in items]
     average = math.ceil(sum(sizes) / count)
-    has_cursor = paged and bool(container.get("next_cursor"))
     example = _example_fields(items[0])
+    follow = "next_page (pass it as page)" if cursor == "next_page" else "next_cursor"
+    fields_hint = f' Or pass fields (e.g. fields="{example}") so each item is smaller and more fit.'
 
     def how(limit: int, tier: int = 0, shrunk: bool = False) -> str:
         """The hint; ``limit`` is the number that fitted here, so that limit is known to fit."""
@@ -121,26 +147,29 @@ def _cut_list(
             return (
                 "Even one item is over the limit, so the item shown lost its largest fields. "
                 f'Pass fields (e.g. fields="{example}") to choose what each item returns'
-                + (", then page with next_cursor." if paged else ".")
+                + (f", then follow {follow}." if cursor else ".")
+            )
+        if cursor and resumes:
+            if tier > 0:
+                return f"Follow {follow} for the rest, or pass fields."
+            return (
+                f"This response's {follow} resumes at the first item not shown: follow it for the rest, "
+                f"with limit={limit} so each page fits (items average {average} chars)." + fields_hint
+            )
+        if cursor:
+            if tier > 0:
+                return f"Repeat with limit={limit} and follow its {follow}, or pass fields."
+            return (
+                f"To see every item, repeat this call with the same arguments and limit={limit} "
+                f"(items average {average} chars), then follow {follow} from that response; this "
+                "response has none, as the upstream one would skip the items left out." + fields_hint
             )
         if tier > 0:
-            return (
-                f"Repeat with limit={limit} and follow its next_cursor, or pass fields."
-                if paged
-                else (f"Use limit={limit} or pass fields.")
-            )
-        if paged:
-            text = (
-                f"To see every item, repeat this call with the same arguments and limit={limit} "
-                f"(items average {average} chars), then follow next_cursor from that response"
-            )
-            skip = "; do not use this response's next_cursor for them: it skips past the omitted items."
-            text += skip if has_cursor else "."
-        else:
-            text = (
-                f"Narrow the request (e.g. limit={limit} or tighter filters; items average {average} chars)."
-            )
-        return text + f' Or pass fields (e.g. fields="{example}") so each item is smaller and more fit.'
+            return f"Use limit={limit} or pass fields."
+        return (
+            f"Narrow the request (e.g. limit={limit} or tighter filters; items average {average} chars)."
+            + fields_hint
+        )
 
     def reason(kept: int) -> str:
         return (
@@ -158,20 +187,21 @@ def _cut_list(
             info["how_to_get_more"] = how(max(1, len(kept)), tier, bool(dropped) and tier == 0)
         out: dict[str, Any] = {TRUNCATION_KEY: info}
         out.update((k, kept if k == key else v) for k, v in container.items() if k != TRUNCATION_KEY)
-        return out
+        return _told_truthfully(out, cursor, len(kept), count)
 
+    room = budget - reserve
     for tier in (0, 1, 2):
         empty = len(dumps(build([], tier)))
         hint, used = 0, empty
-        while hint < count and used + sizes[hint] + (hint > 0) <= budget:
+        while hint < count and used + sizes[hint] + (hint > 0) <= room:
             used += sizes[hint] + (hint > 0)
             hint += 1
-        kept = _largest_prefix(count, lambda k, t=tier: len(dumps(build(items[:k], t))) <= budget, hint)
+        kept = _largest_prefix(count, lambda k, t=tier: len(dumps(build(items[:k], t))) <= room, hint)
         if kept < 0:
             continue
         result, dropped = build(items[:kept], tier), ()
         if kept == 0:
-            shrunk = _shrink(items[0], lambda c, d, t=tier: len(dumps(build([c], t, d))) <= budget, dumps)
+            shrunk = _shrink(items[0], lambda c, d, t=tier: len(dumps(build([c], t, d))) <= room, dumps)
             if shrunk is not None:
                 result, dropped = build([shrunk[0]], tier, shrunk[1]), shrunk[1]
         kept_count = len(result[key])
@@ -189,10 +219,31 @@ def _cut_list(
             note,
             dropped,
             max(1, kept_count),
+            cursor if 0 < kept_count < count else None,
         )
     result = {TRUNCATION_KEY: {"omitted_items": count}}
     note = f"All {count} items were left out: even one did not fit in {budget} chars. {how(1)}"
     return result, BudgetCut(count, 0, count, total_chars, len(dumps(result)), budget, note, (), 1)
+
+
+def _told_truthfully(page: dict[str, Any], cursor: str | None, kept: int, count: int) -> dict[str, Any]:
+    """A cut page's own counts and cursor, made true of the items it shows.
+
+    ``result_count`` is the items shown; Truto's ``is_partial_response`` and Stripe's
+    ``has_more`` say more follow; the cursor is left null, since the upstream one would
+    skip the items left out. An item only shrunk (all of them shown) keeps the cursor.
+    """
+    if kept == count:
+        return page
+    if "result_count" in page:
+        page["result_count"] = kept
+    if "is_partial_response" in page or cursor == "next_cursor":
+        page["is_partial_response"] = True
+    if "has_more" in page:
+        page["has_more"] = True
+    if cursor is not None:
+        page[cursor] = None
+    return page
 
 
 def _shrink(

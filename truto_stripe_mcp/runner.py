@@ -95,6 +95,7 @@ class ToolRunner:
                 result_budget=settings.result_budget,
                 confirm=settings.confirm,
                 deadline=settings.deadline,
+                keep_empty=settings.keep_empty,
             ),
             send=Send(self.sender),
             keys=self.keys,
@@ -210,9 +211,17 @@ class ToolRunner:
         on_wait: WaitListener | None = None,
         budget: bool = True,
         gate: ApprovalGate | None = None,
+        lean: bool = True,
     ) -> CallOutcome:
         """One catalog tool call through the pipeline (check, convert, approve, key, send, shape)."""
-        call = ToolCall(spec=spec, arguments=dict(arguments or {}), on_wait=on_wait, gate=gate, budget=budget)
+        call = ToolCall(
+            spec=spec,
+            arguments=dict(arguments or {}),
+            on_wait=on_wait,
+            gate=gate,
+            budget=budget,
+            lean=lean,
+        )
         return await self.pipeline(call)
 
     def default_gate(self) -> ApprovalGate:
@@ -228,7 +237,7 @@ class ToolRunner:
         if getter is None:
             return None
         try:
-            outcome = await self.run(getter, {"id": object_id, **extra}, budget=False)
+            outcome = await self.run(getter, {"id": object_id, **extra}, budget=False, lean=False)
         except ToolError as exc:
             logger.info(
                 "could not read %s %s for a confirmation: %s", resource, object_id, exc.agent_message()

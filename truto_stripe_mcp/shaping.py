@@ -2,9 +2,10 @@
 
 Stripe objects are large (a subscription is kilobytes) and list pages multiply that, so an
 unshaped result can flood an agent's context. :func:`select_fields` keeps only the dotted
-paths an agent asks for (:mod:`.result_budget` then cuts what is still too large);
-:func:`page_items_of` reads the items of Truto's list envelope, refusing anything that is
-not a list. Pure (no I/O); imports only the package's errors.
+paths an agent asks for, :func:`drop_empty` leaves out the fields that hold nothing
+(:mod:`.result_budget` then cuts what is still too large); :func:`page_items_of` reads the
+items of Truto's list envelope, refusing anything that is not a list. Pure (no I/O);
+imports only the package's errors.
 """
 
 from __future__ import annotations
@@ -73,15 +74,66 @@ def _build_tree(paths: Sequence[str]) -> _Tree:
     return tree
 
 
+_STRIPE_LISTS = frozenset({"list", "search_result"})
+
+
 def list_key(value: Any) -> str | None:
-    """Name of the item list in a Truto envelope (``result``) or Stripe list (``data``), if any."""
+    """Name of the item list in a Truto envelope (``result``) or a Stripe list or search result
+    (``data``), if any."""
     if not isinstance(value, dict):
         return None
     if isinstance(value.get("result"), list) and "object" not in value:
         return "result"
-    if value.get("object") == "list" and isinstance(value.get("data"), list):
+    if value.get("object") in _STRIPE_LISTS and isinstance(value.get("data"), list):
         return "data"
     return None
+
+
+def list_cursor_key(value: Any) -> str | None:
+    """The key of a list page's cursor to the page after it: Truto's ``next_cursor`` (passed back
+    as ``next_cursor``), Stripe search's ``next_page`` (passed back as ``page``); None for a list
+    that no argument can page (a Stripe list embedded in an object, a bare list)."""
+    key = list_key(value)
+    if key == "result":
+        return "next_cursor"
+    if key == "data" and value.get("object") == "search_result":
+        return "next_page"
+    return None
+
+
+def drop_empty(value: Any) -> Any:
+    """A copy of ``value`` without the fields that hold nothing: null, ``{}`` or ``[]``.
+
+    Stripe writes every field of an object, set or not (a charge's ``failure_code: null``,
+    ``metadata: {}``): a sixth of a charge list and a third of a customer say nothing. Only
+    object fields are left out, at any depth, and an object left with no field is left out
+    in turn; ``false``, ``0`` and ``""`` are values and stay (``""`` is how Stripe reads an
+    unset, so it may matter). A list keeps every element, in place. The keys of a list
+    envelope (``next_cursor: null``, an empty ``result``) stay: they say where the list ends.
+    """
+    key = list_key(value)
+    if key is not None:
+        return {k: ([_lean(item) for item in v] if k == key else v) for k, v in value.items()}
+    return _lean(value)
+
+
+def _lean(value: Any) -> Any:
+    kind = type(value)
+    if kind is dict:
+        out = {}
+        for name, item in value.items():
+            if item is None:
+                continue
+            item_kind = type(item)
+            if item_kind is dict or item_kind is list:
+                item = _lean(item)
+                if not item:
+                    continue
+            out[name] = item
+        return out
+    if kind is list:
+        return [_lean(item) if type(item) in (dict, list) else item for item in value]
+    return value
 
 
 def _project(value: Any, tree: _Tree) -> Any:

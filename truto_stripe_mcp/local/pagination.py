@@ -3,6 +3,10 @@
 Agents assume page one is everything. :func:`walk` collects a whole list (or as much
 as the bounds allow) and, when it stops early, returns a cursor that resumes exactly
 after the last item returned: page sizes are chosen so a page never has to be cut.
+
+An upstream whose cursor does not move on (the same ``next_cursor`` page after page, or
+pages of items already read) would fill the walk with copies of the same items up to its
+bounds; the walk returns each item once and stops there, saying why.
 """
 
 from __future__ import annotations
@@ -29,12 +33,16 @@ class Walk:
     complete: bool
     next_cursor: str | None
     pages: int
-    stopped_by: str | None  # "max_items", "max_pages", "budget" or None when complete
+    stopped_by: str | None
+    """"max_items", "max_pages", "budget", "loop" (a cursor came back), "repeat" (a page of
+    items already read) or None when complete."""
     encoded: tuple[str, ...]
     """Each page's items as compact JSON without the brackets ("" for an empty page).
 
     The walk encodes each page once, as it arrives, to check the budget; :meth:`as_text`
     joins these instead of encoding every item a second time."""
+    repeated: int = 0
+    """Items left out because an earlier page of the walk had already returned them."""
 
     def as_result(self, tool: str) -> dict[str, Any]:
         return {"tool": tool, "result": self.items, **self._summary()}
@@ -55,8 +63,25 @@ class Walk:
         }
 
     def note(self) -> str:
+        repeats = (
+            f" {self.repeated} items that an earlier page had already returned were left out."
+            if self.repeated
+            else ""
+        )
         if self.complete:
-            return f"Complete: all {len(self.items)} items ({self.pages} pages)."
+            return f"Complete: all {len(self.items)} items ({self.pages} pages).{repeats}"
+        if self.stopped_by in ("loop", "repeat"):
+            what = (
+                "Truto sent a next_cursor it had already sent, pointing back at pages already read"
+                if self.stopped_by == "loop"
+                else "a page brought only items already returned: Truto's cursor did not move on"
+            )
+            return (
+                f"The walk stopped after page {self.pages} with {len(self.items)} distinct items because "
+                f"{what}, so following it would return the same items again and again.{repeats} The "
+                "list may hold more items that this cursor cannot reach: try again later, or read the "
+                "list in parts with filters (e.g. `created`)."
+            )
         why = {
             "max_items": "it reached max_items",
             "max_pages": "it reached max_pages",
@@ -93,55 +118,94 @@ async def walk(
     Each page asks for at most the items still wanted, so stopping at ``max_items``
     leaves Truto's own cursor pointing at the next unseen item. When ``budget_chars``
     would be passed mid-page, that page is fetched again with a smaller ``limit`` so
-    the returned cursor is still exact (one extra request, only when cut).
+    the returned cursor is still exact (one extra request, only when cut). An item an
+    earlier page returned is not returned again; a cursor that comes back, or a page
+    with nothing new, ends the walk (stopped by "loop" or "repeat", no cursor).
     """
     base = {key: value for key, value in arguments.items() if key not in {"next_cursor", "limit"}}
     page_size = min(int(arguments.get("limit") or MAX_PAGE_SIZE), MAX_PAGE_SIZE)
     cursor: str | None = arguments.get("next_cursor")
+    cursors = {cursor} if cursor else set()
+    seen: set[str] = set()
     items: list[Any] = []
     encoded: list[str] = []
-    used = 0
-    pages = 0
+    used = repeated = pages = 0
+
+    def done(complete: bool, resume: str | None, stopped_by: str | None) -> Walk:
+        return Walk(items, complete, resume, pages, stopped_by, tuple(encoded), repeated)
+
     while True:
         if pages >= max_pages:
-            return Walk(items, False, cursor, pages, "max_pages", tuple(encoded))
+            return done(False, cursor, "max_pages")
         want = min(page_size, max_items - len(items))
         page_arguments = {**base, "limit": want, **({"next_cursor": cursor} if cursor else {})}
         page = await fetch(page_arguments)
         pages += 1
         page_items = page_items_of(page)
         next_cursor = page.get("next_cursor") or None
-        text = _encode_items(page_items)
-        whole = len(text) + 1 if page_items else 0
+        fresh = _unseen(page_items, seen)
+        if page_items and not fresh:
+            repeated += len(page_items)
+            return done(False, None, "repeat")
+        text = _encode_items(fresh)
+        whole = len(text) + 1 if fresh else 0
         if budget_chars is not None and used + whole > budget_chars:
-            fitting = _items_within(page_items, budget_chars - used)
+            fitting = _items_within(page_items, budget_chars - used, seen)
             if fitting == 0 and not items:
                 fitting = 1  # one item always comes back; the budget cut shrinks it
             if fitting == 0:
-                return Walk(items, False, cursor, pages, "budget", tuple(encoded))
+                return done(False, cursor, "budget")
             again = await fetch({**page_arguments, "limit": fitting})
             pages += 1
-            kept = page_items_of(again)[:fitting]
+            taken = page_items_of(again)[:fitting]
+            kept = _unseen(taken, seen)
+            repeated += len(taken) - len(kept)
+            seen.update(map(_identity, kept))
             items.extend(kept)
             encoded.append(_encode_items(kept))
-            return Walk(items, False, again.get("next_cursor") or None, pages, "budget", tuple(encoded))
+            return done(False, again.get("next_cursor") or None, "budget")
         used += whole
-        items.extend(page_items)
+        repeated += len(page_items) - len(fresh)
+        seen.update(map(_identity, fresh))
+        items.extend(fresh)
         encoded.append(text)
-        cursor = next_cursor
         if on_page is not None:
             await on_page(pages, len(items))
-        if not cursor:
-            return Walk(items, True, None, pages, None, tuple(encoded))
+        if next_cursor in cursors:
+            return done(False, None, "loop")
+        if not next_cursor:
+            return done(True, None, None)
+        cursors.add(next_cursor)
+        cursor = next_cursor
         if len(items) >= max_items:
-            return Walk(items, False, cursor, pages, "max_items", tuple(encoded))
+            return done(False, cursor, "max_items")
 
 
-def _items_within(items: list[Any], room: int) -> int:
-    """How many leading ``items`` fit in ``room`` characters (the page where the budget runs out)."""
+def _identity(item: Any) -> str:
+    """What makes an item the same item: its Stripe id, else its whole JSON."""
+    if isinstance(item, dict) and isinstance(item.get("id"), str):
+        return item["id"]
+    return compact_json(item)
+
+
+def _unseen(items: list[Any], seen: set[str]) -> list[Any]:
+    """The ``items`` not in ``seen`` (nor earlier in ``items``); ``seen`` is left as it was."""
+    fresh = []
+    here: set[str] = set()
+    for item in items:
+        identity = _identity(item)
+        if identity not in seen and identity not in here:
+            here.add(identity)
+            fresh.append(item)
+    return fresh
+
+
+def _items_within(items: list[Any], room: int, seen: set[str]) -> int:
+    """How many leading ``items`` fit in ``room`` characters (the page where the budget runs out);
+    an item in ``seen`` costs nothing, as it is not returned again."""
     fitting = 0
     for item in items:
-        size = len(compact_json(item)) + 1
+        size = 0 if _identity(item) in seen else len(compact_json(item)) + 1
         if size > room:
             break
         room -= size

@@ -56,6 +56,7 @@ class ToolHost(Protocol):
         on_wait: WaitListener | None = None,
         budget: bool = True,
         gate: ApprovalGate | None = None,
+        lean: bool = True,
     ) -> CallOutcome: ...
 
     async def selected_tools(self, *, refresh: bool = False) -> list[ToolSpec]: ...

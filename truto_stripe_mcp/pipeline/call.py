@@ -32,6 +32,8 @@ class ToolCall:
     """How this request reaches the person for an approval (None: the token path)."""
     budget: bool = True
     """Cut the result to the result budget (an internal read for a preview or a page is not cut)."""
+    lean: bool = True
+    """Leave out the fields that hold nothing (an internal read for a preview sees them all)."""
     fields: tuple[str, ...] = ()
     """The agent's `fields`, parsed: only these paths come back."""
     idempotency_key: str | None = None

@@ -4,7 +4,7 @@ Read top to bottom, a call goes in through each stage and its outcome comes back
 through them in reverse, as with Starlette's middleware stack::
 
     CheckArguments       refuse what the schema rejects; set fields, key and token aside
-    ShapeResult          (on the way back) fields, ISO timestamps, the result budget
+    ShapeResult          (on the way back) fields, empties left out, ISO timestamps, the budget
     ConvertTimes         ISO dates and phrases -> Stripe's epochs, by each argument's shape
     Approve              a person approves money-moving and destructive calls
     AssignIdempotencyKey every write gets its Idempotency-Key; replays are told as such
@@ -71,6 +71,8 @@ class PipelineSettings:
     confirm: str
     deadline: float = 45.0
     """A call's time bound: also the longest wait for an identical write in flight."""
+    keep_empty: bool = False
+    """Keep null, ``{}`` and ``[]`` fields in results (by default they are left out)."""
 
 
 def build_pipeline(
@@ -85,7 +87,7 @@ def build_pipeline(
     return Pipeline(
         stages=(
             CheckArguments(settings.max_argument_bytes),
-            ShapeResult(settings.iso_timestamps, settings.result_budget),
+            ShapeResult(settings.iso_timestamps, settings.result_budget, settings.keep_empty),
             ConvertTimes(),
             Approve(tokens, settings.confirm, read),
             AssignIdempotencyKey(keys, wait_for=settings.deadline),

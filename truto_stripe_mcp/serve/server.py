@@ -38,11 +38,14 @@ logger = logging.getLogger(__name__)
 
 SERVER_NAME = "truto-stripe-mcp"
 CONFIRM_KEY = "confirm"
+LEAN_RESULTS = "Results leave out fields that are null or empty ({} or []), except what `fields` names. "
+"""Said once here rather than in every result: an absent field is null or empty."""
 INSTRUCTIONS = (
     "Stripe billing through Truto. Amounts are integers in the currency's minor unit "
     "(150000 = $1,500.00 USD). Timestamps are Unix epoch seconds, each with an ISO copy "
     "`<field>_iso`; time arguments also take ISO dates, and time filters (`created` ...) "
     "phrases like 'last 7 days' or a {gt,gte,lt,lte} range. "
+    f"{LEAN_RESULTS}"
     "Lists are paginated: pass a response's `next_cursor` back as `next_cursor`, or use "
     "auto_paginate for everything. `limit` is the page size (1-100); `fields` (e.g. "
     "`id,email,created`) keeps only those fields; `expand` lists fields to return as whole "
@@ -52,6 +55,12 @@ INSTRUCTIONS = (
     "approval prompt they return a preview and a `confirmation_token` to pass back, only "
     "after the user agrees. Tool errors say what to fix; read them before retrying."
 )
+
+
+def server_instructions(settings: Settings) -> str:
+    """The instructions an MCP client gives its model: without the sentence on left-out fields
+    when ``--keep-empty`` keeps them."""
+    return INSTRUCTIONS.replace(LEAN_RESULTS, "") if settings.keep_empty else INSTRUCTIONS
 
 
 def listed_annotations(annotations: dict[str, Any]) -> types.ToolAnnotations:
@@ -290,7 +299,7 @@ def build_server(runner: ToolRunner) -> Server[Any]:
         SERVER_NAME,
         version=__version__,
         title="Stripe via Truto",
-        instructions=INSTRUCTIONS,
+        instructions=server_instructions(runner.settings),
         on_list_tools=on_list_tools,
         on_call_tool=on_call_tool,
         on_list_resources=on_list_resources,
