@@ -1,0 +1,133 @@
+"""Money moves only with a person's approval, through the real server process (stdio, the SDK
+client with an elicitation callback) against the loopback sandbox:
+
+- every money-moving call is asked, a create included (a confirmed payment intent, a
+  subscription), and calls that move no money are not;
+- the question shows every money-relevant value first and whole, whatever else is long.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import mcp_types as types
+import pytest
+
+from tests.conftest import server_env, spawn_server
+from truto_stripe_mcp.pipeline.preview_terms import OTHER_ARGUMENTS_BUDGET, preview_terms
+from truto_stripe_mcp.sandbox import JANE_CUSTOMER_ID, SandboxServer
+
+pytestmark = pytest.mark.anyio
+PAYMENT = {
+    "amount": 4_999_900,
+    "currency": "usd",
+    "customer": JANE_CUSTOMER_ID,
+    "payment_method": "pm_card_visa",
+}
+
+
+def declining(seen: list[str]) -> Any:
+    """An elicitation callback standing for a person who reads the question and says no."""
+
+    async def callback(ctx: Any, params: Any) -> types.ElicitResult:
+        seen.append(params.message)
+        return types.ElicitResult(action="decline")
+
+    return callback
+
+
+def writes(sandbox: SandboxServer) -> list[Any]:
+    return [r for r in sandbox.sandbox.requests if r.route == "proxy" and r.method != "GET"]
+
+
+def text_of(result: Any) -> str:
+    return result.content[0].text  # type: ignore[no-any-return]
+
+
+def recurring_price(sandbox: SandboxServer) -> str:
+    return next(p["id"] for p in sandbox.sandbox.store.list("prices") if p.get("recurring") and p["active"])
+
+
+# -- 8: coverage ---------------------------------------------------------------------------------
+
+
+async def test_money_moving_creates_are_asked_and_the_others_are_not(sandbox: SandboxServer) -> None:
+    """Under the default `--confirm destructive`: a confirmed payment intent and a new
+    subscription (which bills at once) wait for the person; an unconfirmed payment intent and
+    a customer move no money and are not asked."""
+    store = sandbox.sandbox.store
+    intents_before, subscriptions_before = store.count("payment_intents"), store.count("subscriptions")
+    seen: list[str] = []
+    env = server_env(sandbox, TRUTO_MCP_CONFIRM="destructive")
+    async with spawn_server(env, mode="legacy", elicitation_callback=declining(seen)) as spawned:
+        charged = await spawned.client.call_tool(
+            "create_a_stripe_payment_intent", {**PAYMENT, "confirm": True}
+        )
+        subscribed = await spawned.client.call_tool(
+            "create_a_stripe_subscription",
+            {"customer": JANE_CUSTOMER_ID, "items": [{"price": recurring_price(sandbox), "quantity": 100}]},
+        )
+        assert charged.is_error and subscribed.is_error
+        assert "declined" in text_of(charged) and "declined" in text_of(subscribed)
+        assert len(seen) == 2, seen
+        assert writes(sandbox) == [], "nothing may reach Stripe before the person approves"
+        assert store.count("payment_intents") == intents_before
+        assert store.count("subscriptions") == subscriptions_before
+
+        unconfirmed = await spawned.client.call_tool("create_a_stripe_payment_intent", PAYMENT)
+        customer = await spawned.client.call_tool("create_a_stripe_customer", {"email": "new@example.com"})
+        assert not unconfirmed.is_error and not customer.is_error
+        assert unconfirmed.structured_content["status"] == "requires_confirmation"
+        assert len(seen) == 2, "a call that moves no money is not put to the person"
+
+
+# -- 9: previews hide nothing that matters --------------------------------------------------------
+
+
+async def test_the_question_shows_every_money_value_whatever_else_is_long(sandbox: SandboxServer) -> None:
+    """A long metadata note once pushed a change to 50 seats out of the 200-character preview."""
+    subscription = sandbox.sandbox.store.list("subscriptions", status="active")[0]
+    item = subscription["items"]["data"][0]["id"]
+    note = "Customer asked on the phone to keep the invoice address; see ticket. " * 20
+    seen: list[str] = []
+    env = server_env(sandbox, TRUTO_MCP_CONFIRM="destructive")
+    async with spawn_server(env, mode="legacy", elicitation_callback=declining(seen)) as spawned:
+        await spawned.client.call_tool(
+            "update_a_stripe_subscription_by_id",
+            {"id": subscription["id"], "metadata": {"note": note}, "items": [{"id": item, "quantity": 50}]},
+        )
+        (seats,) = seen
+        assert seats.startswith(f"Update subscription {subscription['id']} (")
+        assert f"items: (id {item}, quantity 50)" in seats
+        assert seats.index("quantity 50") < seats.index("other arguments: metadata=")
+        assert "more characters not shown]" in seats and len(seats) < len(note)
+
+        await spawned.client.call_tool(
+            "create_a_stripe_payment_intent",
+            {"description": note[:400], **PAYMENT, "confirm": True, "metadata": {"note": note}},
+        )
+    payment = seen[-1]
+    assert payment.startswith("Create a payment intent with amount: $49,999.00 USD; ")
+    assert "confirm: yes" in payment and "payment method: pm_card_visa" in payment
+    assert f"customer: {JANE_CUSTOMER_ID} (jane@example.com)" in payment
+    assert payment.index("pm_card_visa") < payment.index("other arguments: description=")
+    assert writes(sandbox) == []
+
+
+def test_money_terms_come_first_whole_and_the_rest_is_shortened() -> None:
+    """The words alone: 60 items are all said, the note is cut with a marker that counts."""
+    items = [{"price": f"price_{n}", "quantity": n + 1} for n in range(60)]
+    note = "n" * 1_000
+    terms = preview_terms(
+        {"metadata": {"note": note}, "items": items, "application_fee_amount": 250, "currency": "eur"},
+        money_names={"items"},
+    )
+    said = terms.sentence()
+    assert said.startswith("application fee amount: €2.50 EUR; items: (price price_0, quantity 1), ")
+    assert all(f"(price price_{n}, quantity {n + 1})" in said for n in range(60))
+    shown = said.split("other arguments: ")[1]
+    assert shown.startswith('metadata={"note": "nnn') and shown.endswith(" more characters not shown]")
+    left_out = int(shown.rsplit("[", 1)[1].split(" ")[0].replace(",", ""))
+    assert left_out == len(f'metadata={{"note": "{note}"}}') - OTHER_ARGUMENTS_BUDGET
+    assert preview_terms({"email": "a@b.co"}).sentence() == "email=a@b.co"
+    assert preview_terms({"amount": 1200}).sentence() == "amount: 1,200 (smallest currency unit)"
