@@ -3,7 +3,8 @@ client with an elicitation callback) against the loopback sandbox:
 
 - every money-moving call is asked, a create included (a confirmed payment intent, a
   subscription), and calls that move no money are not;
-- the question shows every money-relevant value first and whole, whatever else is long.
+- the question shows every money-relevant value first and whole, whatever else is long;
+- a call that cannot work is answered with the reason: no question, nothing sent.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import pytest
 
 from tests.conftest import server_env, spawn_server
 from truto_stripe_mcp.pipeline.preview_terms import OTHER_ARGUMENTS_BUDGET, preview_terms
-from truto_stripe_mcp.sandbox import JANE_CUSTOMER_ID, SandboxServer
+from truto_stripe_mcp.sandbox import JANE_CHARGE_ID, JANE_CUSTOMER_ID, SandboxServer
 
 pytestmark = pytest.mark.anyio
 PAYMENT = {
@@ -112,6 +113,68 @@ async def test_the_question_shows_every_money_value_whatever_else_is_long(sandbo
     assert f"customer: {JANE_CUSTOMER_ID} (jane@example.com)" in payment
     assert payment.index("pm_card_visa") < payment.index("other arguments: description=")
     assert writes(sandbox) == []
+
+
+# -- 10: no approval for a call that cannot work -------------------------------------------------
+
+
+async def test_a_call_that_cannot_work_is_answered_without_a_question(sandbox: SandboxServer) -> None:
+    store = sandbox.sandbox.store
+    refunded = next(c for c in store.list("charges", status="succeeded") if c["refunded"])
+    jane = store.get("charges", JANE_CHARGE_ID)
+    cannot_work = {
+        "neither charge nor payment intent": ("create_a_stripe_refund", {"amount": 500}, "neither `charge`"),
+        "no such charge": ("create_a_stripe_refund", {"charge": "ch_nope"}, "No such charge: 'ch_nope'"),
+        "no such payment intent": (
+            "create_a_stripe_refund",
+            {"payment_intent": "pi_nope"},
+            "No such payment_intent: 'pi_nope'",
+        ),
+        "already refunded": (
+            "create_a_stripe_refund",
+            {"charge": refunded["id"]},
+            f"Charge {refunded['id']} has already been refunded in full",
+        ),
+        "above what is refundable": (
+            "refund_a_stripe_charge",
+            {"id": JANE_CHARGE_ID, "amount": jane["amount"] + 1},
+            "is more than the $1,500.00 USD left to refund",
+        ),
+        "no such subscription": (
+            "delete_a_stripe_subscription_by_id",
+            {"id": "sub_nope"},
+            "No such subscription: 'sub_nope'",
+        ),
+    }
+    seen: list[str] = []
+    env = server_env(sandbox, TRUTO_MCP_CONFIRM="destructive")
+    async with spawn_server(env, mode="legacy", elicitation_callback=declining(seen)) as spawned:
+        for case, (tool, arguments, said) in cannot_work.items():
+            result = await spawned.client.call_tool(tool, arguments)
+            text = text_of(result)
+            assert result.is_error and said in text, (case, text)
+            assert text.endswith("no approval was asked and nothing was sent to Stripe."), (case, text)
+            assert result.structured_content["error"]["cannot_work"] is True
+        assert seen == [], "no question for a call that cannot work"
+        assert writes(sandbox) == []
+
+        refundable = await spawned.client.call_tool("create_a_stripe_refund", {"charge": JANE_CHARGE_ID})
+        assert seen == ["Refund $1,500.00 USD of charge ch_sandbox_jane_1 to jane@example.com?"]
+        assert refundable.is_error and "declined" in text_of(refundable)
+    reads = sandbox.sandbox.requests_to("charges", "GET", "get")
+    assert [r.resource_id for r in reads].count(JANE_CHARGE_ID) == 2, (
+        "one read per check and question of each call"
+    )
+
+
+async def test_without_approval_nothing_is_read_first(sandbox: SandboxServer) -> None:
+    """`--confirm none`: no question, so no pre-check and no extra read; Stripe answers."""
+    env = server_env(sandbox, TRUTO_MCP_CONFIRM="none")
+    async with spawn_server(env) as spawned:
+        result = await spawned.client.call_tool("create_a_stripe_refund", {"charge": "ch_nope"})
+    assert result.is_error and "Stripe returned HTTP 404" in text_of(result)
+    assert sandbox.sandbox.requests_to("charges", "GET") == []
+    assert [r.action for r in writes(sandbox)] == ["create"]
 
 
 def test_money_terms_come_first_whole_and_the_rest_is_shortened() -> None:
