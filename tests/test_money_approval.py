@@ -15,10 +15,13 @@ import mcp_types as types
 import pytest
 
 from tests.conftest import server_env, spawn_server
+from truto_stripe_mcp.catalog.spec import Catalog
+from truto_stripe_mcp.pipeline.action_words import describe_action
 from truto_stripe_mcp.pipeline.preview_terms import OTHER_ARGUMENTS_BUDGET, preview_terms
-from truto_stripe_mcp.sandbox import JANE_CHARGE_ID, JANE_CUSTOMER_ID, SandboxServer
+from truto_stripe_mcp.sandbox import JANE_CHARGE_ID, JANE_CUSTOMER_ID, TOOLS, SandboxServer
 
 pytestmark = pytest.mark.anyio
+SPECS = Catalog.from_entries(TOOLS).specs
 PAYMENT = {
     "amount": 4_999_900,
     "currency": "usd",
@@ -194,3 +197,12 @@ def test_money_terms_come_first_whole_and_the_rest_is_shortened() -> None:
     assert left_out == len(f'metadata={{"note": "{note}"}}') - OTHER_ARGUMENTS_BUDGET
     assert preview_terms({"email": "a@b.co"}).sentence() == "email=a@b.co"
     assert preview_terms({"amount": 1200}).sentence() == "amount: 1,200 (smallest currency unit)"
+
+
+async def test_a_create_reads_as_a_sentence() -> None:
+    async def nothing(*_: Any) -> None:
+        return None
+
+    item = next(spec for spec in SPECS if spec.name == "create_a_stripe_invoiceitem")
+    said = await describe_action(item, {"customer": "cus_1", "amount": 500, "currency": "usd"}, nothing)
+    assert said == "Create an invoiceitem with amount: $5.00 USD; customer: cus_1?"

@@ -71,7 +71,8 @@ async def describe_action(spec: ToolSpec, arguments: Mapping[str, Any], read: Re
     if spec.method == "update":
         return f"Update {about}: {changes}?" if changes else f"Update {about}?"
     if spec.method == "create":
-        return f"Create a {noun}" + (f" with {changes}" if changes else "") + "?"
+        article = "an" if noun[:1] in "aeiou" else "a"
+        return f"Create {article} {noun}" + (f" with {changes}" if changes else "") + "?"
     return (
         f"{spec.method.replace('_', ' ').capitalize()} {about}" + (f" ({changes})" if changes else "") + "?"
     )
