@@ -29,24 +29,36 @@ def mutations(sandbox: SandboxServer) -> list[Any]:
     return [r for r in sandbox.sandbox.requests if r.method != "GET"]
 
 
+PAYMENT = {"amount": 4_999_900, "currency": "usd", "customer": "cus_1", "payment_method": "pm_card_visa"}
+
+
 @pytest.mark.parametrize(
-    ("tool", "none", "destructive", "writes"),
+    ("tool", "arguments", "none", "destructive", "writes"),
     [
-        ("list_all_stripe_charges", False, False, False),
-        ("create_a_stripe_customer", False, False, True),
-        ("create_a_stripe_refund", False, True, True),
-        ("delete_a_stripe_subscription_by_id", False, True, True),
-        ("update_a_stripe_customer_by_id", False, True, True),
-        ("void_a_stripe_invoice", False, True, True),
+        ("list_all_stripe_charges", {}, False, False, False),
+        ("create_a_stripe_customer", {"email": "a@b.co"}, False, False, True),
+        ("create_a_stripe_customer", {"email": "a@b.co", "balance": -500}, False, True, True),
+        ("create_a_stripe_refund", {"charge": "ch_1"}, False, True, True),
+        ("create_a_stripe_payment_intent", PAYMENT, False, False, True),
+        ("create_a_stripe_payment_intent", {**PAYMENT, "confirm": True}, False, True, True),
+        (
+            "create_a_stripe_subscription",
+            {"customer": "cus_1", "items": [{"price": "price_1"}]},
+            False,
+            True,
+            True,
+        ),
+        ("delete_a_stripe_subscription_by_id", {"id": "sub_1"}, False, True, True),
+        ("update_a_stripe_customer_by_id", {"id": "cus_1", "name": "J"}, False, True, True),
+        ("void_a_stripe_invoice", {"id": "in_1"}, False, True, True),
     ],
 )
-def test_which_calls_need_approval(tool: str, none: bool, destructive: bool, writes: bool) -> None:
+def test_which_calls_need_approval(
+    tool: str, arguments: dict[str, Any], none: bool, destructive: bool, writes: bool
+) -> None:
     spec = SPECS[tool]
-    assert [needs_confirmation(spec, mode) for mode in ("none", "destructive", "writes")] == [
-        none,
-        destructive,
-        writes,
-    ]
+    asked = [needs_confirmation(spec, mode, arguments) for mode in ("none", "destructive", "writes")]
+    assert asked == [none, destructive, writes]
 
 
 @pytest.mark.parametrize(
@@ -79,7 +91,10 @@ async def test_token_path_previews_then_runs_once(sandbox: SandboxServer) -> Non
                 "create_a_stripe_refund", {**arguments, "amount": 90_000, "confirmation_token": token}
             )
         with pytest.raises(InvalidConfirmation, match="different call"):
-            await runner.call("update_a_stripe_refund_by_id", {"id": "re_x", "confirmation_token": token})
+            other_refund = sandbox.sandbox.store.list("refunds")[0]["id"]
+            await runner.call(
+                "update_a_stripe_refund_by_id", {"id": other_refund, "confirmation_token": token}
+            )
         assert mutations(sandbox) == []
 
         done = await runner.call("create_a_stripe_refund", {**arguments, "confirmation_token": token})

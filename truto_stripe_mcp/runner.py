@@ -25,7 +25,7 @@ from .catalog.spec import ToolSpec
 from .catalog.store import CatalogCache
 from .catalog.toolsets import Selection
 from .config import ConfigError, Settings
-from .errors import StateUnavailableError, ToolError, ToolRefusedError, UnknownToolError
+from .errors import StateUnavailableError, ToolError, ToolRefusedError, UnknownToolError, UpstreamError
 from .local import inventory
 from .local.discovery import ESSENTIALS
 from .local.tools import CallContext, LocalTool, ProgressListener
@@ -35,6 +35,7 @@ from .pipeline.call import CallOutcome, ToolCall
 from .pipeline.chain import PipelineSettings, build_pipeline
 from .pipeline.check_arguments import validate_arguments
 from .pipeline.idempotency import IdempotencyKeys
+from .pipeline.object_reads import ObjectMissing
 from .pipeline.send import Send
 from .redaction import register_secret
 from .state.memory import MemoryState
@@ -50,6 +51,8 @@ logger = logging.getLogger(__name__)
 _UNKNOWN_REFRESH_AFTER = 30.0
 """An unknown tool name refreshes the catalog if it is older than this (Truto may have
 added the tool), without letting a loop of bad names hammer the tools endpoint."""
+_NOT_ADDRESSING = frozenset({"expand", "fields", "limit", "next_cursor"})
+"""Getter parameters that shape the answer and never address the object."""
 
 
 class ToolRunner:
@@ -231,14 +234,20 @@ class ToolRunner:
     async def read_object(
         self, resource: str, object_id: str, extra: Mapping[str, Any]
     ) -> Mapping[str, Any] | None:
-        """Read one object for a confirmation message; ``None`` when it cannot be read."""
+        """Read one object for an approval; ``None`` when it cannot be read, :class:`ObjectMissing`
+        when Stripe said it does not exist. ``extra`` is narrowed to what the getter takes."""
         catalog = await self.catalog_cache.get()
         getter = next((s for s in catalog.specs if s.resource == resource and s.method == "get"), None)
         if getter is None:
             return None
+        parents = {k: v for k, v in extra.items() if k in getter.query_params - _NOT_ADDRESSING}
         try:
-            outcome = await self.run(getter, {"id": object_id, **extra}, budget=False, lean=False)
+            outcome = await self.run(getter, {"id": object_id, **parents}, budget=False, lean=False)
         except ToolError as exc:
+            if isinstance(exc, UpstreamError) and exc.remote and exc.status == 404:
+                said = str(exc.stripe.get("message") or exc.message)
+                if object_id in said:
+                    raise ObjectMissing(resource, object_id, said) from None
             logger.info(
                 "could not read %s %s for a confirmation: %s", resource, object_id, exc.agent_message()
             )

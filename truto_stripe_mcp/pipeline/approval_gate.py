@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from ..catalog.money_moving import money_moving
 from ..catalog.spec import ToolSpec
 from ..errors import ToolError
 from .action_words import Reader, describe_action
@@ -29,8 +30,6 @@ from .approval_tokens import ConfirmationTokens
 
 ConfirmMode = Literal["none", "destructive", "writes"]
 CONFIRM_MODES: tuple[str, ...] = ("none", "destructive", "writes")
-MONEY_MOVING = frozenset({"refunds", "payouts", "transfers", "charges"})
-"""Resources whose creation moves money: confirmed even though a create is not destructive."""
 
 ELICIT_SCHEMA: dict[str, Any] = {
     "type": "object",
@@ -46,14 +45,15 @@ ELICIT_SCHEMA: dict[str, Any] = {
 }
 
 
-def needs_confirmation(spec: ToolSpec, mode: str) -> bool:
+def needs_confirmation(spec: ToolSpec, mode: str, arguments: Mapping[str, Any] | None = None) -> bool:
+    """Whether this call waits for a person. Under ``destructive``: every destructive call,
+    and every money-moving one (:mod:`~truto_stripe_mcp.catalog.money_rules`), a create
+    included. ``arguments`` ``None``: whether it may, with some arguments."""
     if mode == "none" or spec.is_read:
         return False
     if mode == "writes":
         return True
-    return bool(spec.annotations["destructiveHint"]) or (
-        spec.method == "create" and spec.resource in MONEY_MOVING
-    )
+    return bool(spec.annotations["destructiveHint"]) or money_moving(spec, arguments) is not None
 
 
 class ConfirmationRequired(ToolError):
@@ -116,7 +116,7 @@ class ApprovalGate:
         self, spec: ToolSpec, arguments: Mapping[str, Any], fingerprint: str, token: str | None, read: Reader
     ) -> None:
         """Return when the call may run; raise when it may not (yet)."""
-        if not needs_confirmation(spec, self.mode):
+        if not needs_confirmation(spec, self.mode, arguments):
             return
         if token:
             await self.tokens.redeem(token, fingerprint)
