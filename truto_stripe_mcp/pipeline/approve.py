@@ -3,7 +3,9 @@
 Placed after the arguments were checked and converted, so that what a person approves, and
 what a confirmation token is bound to, is what will be sent; placed before the
 Idempotency-Key, so that a declined call leaves no key behind. How the person is asked is
-the :class:`~.approval_gate.ApprovalGate` of the request (elicitation, or the token path).
+the :class:`~.approval_gate.ApprovalGate` of the request (elicitation, the approval page,
+or the token path a person chose); a call with no gate (the ``call`` command) gets one that
+can only say what it would do (or, with ``--approval token``, a token).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Approve:
     tokens: ConfirmationTokens
     mode: str
     read: Reader
+    approval: str = "page"
 
     async def __call__(self, call: ToolCall, call_next: Next) -> CallOutcome:
         spec = call.spec
@@ -35,6 +38,6 @@ class Approve:
             fingerprint = canonical_arguments(
                 spec.name, {**call.arguments, "idempotency_key": call.idempotency_key}
             )
-            gate = call.gate or ApprovalGate(self.tokens, self.mode)
+            gate = call.gate or ApprovalGate(self.tokens, self.mode, approval=self.approval)
             await gate.approve(spec, call.arguments, fingerprint, call.confirmation_token, self.read)
         return await call_next(call)

@@ -71,6 +71,8 @@ class PipelineSettings:
     confirm: str
     deadline: float = 45.0
     """A call's time bound: also the longest wait for an identical write in flight."""
+    approval: str = "page"
+    """Where no person can be asked: ``page`` says what the call would do, ``token`` gives a token."""
 
 
 def build_pipeline(
@@ -87,7 +89,7 @@ def build_pipeline(
             CheckArguments(settings.max_argument_bytes),
             ShapeResult(settings.iso_timestamps, settings.result_budget),
             ConvertTimes(),
-            Approve(tokens, settings.confirm, read),
+            Approve(tokens, settings.confirm, read, settings.approval),
             AssignIdempotencyKey(keys, wait_for=settings.deadline),
         ),
         endpoint=send,
