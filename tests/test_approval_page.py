@@ -316,3 +316,26 @@ async def test_over_sessionless_http_an_approval_is_for_the_call_and_works_once(
             assert not done.is_error, text_of(done)
             assert link_of(await first.call_tool(REFUND, ARGUMENTS)) != link, "used once: asked anew"
     assert refunds(sandbox) == 1
+
+
+async def test_a_sessionless_repeat_on_another_replica_finds_the_answer(
+    sandbox: SandboxServer, person: Person
+) -> None:
+    """Two --stateless replicas sharing this test's state file: the page is on the first, the
+    repeat reaches the second, which finds the person's answer in the shared state."""
+    extra = {"TRUTO_MCP_CONFIRM": "destructive", "TRUTO_MCP_APPROVAL_WAIT": "0"}
+    with (
+        http_server(sandbox, "--stateless", **extra) as (one, _),
+        http_server(sandbox, "--stateless", **extra) as (other, _),
+    ):
+        async with (
+            client_for(one, mode="2026-07-28") as first,
+            client_for(other, mode="2026-07-28") as second,
+        ):
+            link = link_of(await first.call_tool(REFUND, ARGUMENTS))
+            await person.answer(link, "approve")
+            done = await second.call_tool(REFUND, ARGUMENTS)
+            assert not done.is_error, text_of(done)
+            again = await first.call_tool(REFUND, ARGUMENTS)
+            assert link_of(again) != link, "used once, on any replica"
+    assert refunds(sandbox) == 1

@@ -120,6 +120,19 @@ async def test_a_tampered_request_state_is_refused() -> None:
         )
 
 
+async def test_a_request_state_works_only_in_its_session_and_as_its_kind() -> None:
+    tokens = ConfirmationTokens()
+    state = await tokens.issue("fingerprint", "rs", audience="session-a")
+    with pytest.raises(InvalidConfirmation, match="asked in another session"):
+        await tokens.redeem(state, "fingerprint", audience="session-b", kinds=("rs",))
+    with pytest.raises(InvalidConfirmation, match="not one this parameter takes"):
+        await tokens.redeem(state, "fingerprint", audience="session-a")  # as a confirmation_token
+    forged = state.replace("rs_", "ct_", 1)  # the kind is signed with the call
+    with pytest.raises(InvalidConfirmation, match="different call"):
+        await tokens.redeem(forged, "fingerprint", audience="session-a")
+    assert await tokens.redeem(state, "fingerprint", audience="session-a", kinds=("rs",)) == "rs"
+
+
 async def test_confirm_none_and_writes_modes(sandbox: SandboxServer) -> None:
     async with runner_for(sandbox, confirm="none") as runner:
         await runner.call("create_a_stripe_refund", {"charge": JANE_CHARGE, "amount": 100})
