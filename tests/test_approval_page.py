@@ -206,6 +206,8 @@ async def test_a_forged_answer_is_refused(sandbox: SandboxServer, person: Person
         framed = await person.http.get(url)
         assert "frame-ancestors 'none'" in framed.headers["content-security-policy"]
         assert framed.headers["x-frame-options"] == "DENY"
+        # not no-referrer: under it a browser posts the page's own form with ``Origin: null``
+        assert framed.headers["referrer-policy"] == "same-origin"
         still = await spawned.client.call_tool(REFUND, ARGUMENTS)
         assert link_of(still) == url, "no forgery answered the page"
     assert refunds(sandbox) == 0
