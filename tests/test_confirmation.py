@@ -12,7 +12,12 @@ import pytest
 from tests.conftest import runner_for, server_env, spawn_server
 from truto_stripe_mcp.catalog.spec import Catalog
 from truto_stripe_mcp.pipeline.action_words import format_money
-from truto_stripe_mcp.pipeline.approval_gate import ApprovalGate, ConfirmationRequired, needs_confirmation
+from truto_stripe_mcp.pipeline.approval_gate import (
+    ApprovalGate,
+    ApprovalNeeded,
+    ConfirmationRequired,
+    needs_confirmation,
+)
 from truto_stripe_mcp.pipeline.approval_tokens import ConfirmationTokens, InvalidConfirmation
 from truto_stripe_mcp.sandbox import TOOLS, SandboxServer
 
@@ -76,7 +81,7 @@ def test_money_in_plain_words(amount: int, currency: str, text: str) -> None:
 
 async def test_token_path_previews_then_runs_once(sandbox: SandboxServer) -> None:
     arguments = {"charge": JANE_CHARGE, "amount": 50_000}
-    async with runner_for(sandbox) as runner:
+    async with runner_for(sandbox, approval="token") as runner:
         with pytest.raises(ConfirmationRequired) as asked:
             await runner.call("create_a_stripe_refund", arguments)
         assert (
@@ -118,7 +123,7 @@ async def test_token_expires() -> None:
 
 async def test_a_tampered_request_state_is_refused() -> None:
     tokens = ConfirmationTokens()
-    state = await tokens.issue("fingerprint-of-a-small-refund", prefix="rs")
+    state = await tokens.issue("fingerprint-of-a-small-refund", "rs")
     gate = ApprovalGate(tokens, "destructive", answer="accept", request_state=state)
 
     async def read(*_: Any) -> None:
@@ -130,19 +135,32 @@ async def test_a_tampered_request_state_is_refused() -> None:
         )
 
 
+async def test_a_request_state_works_only_in_its_session_and_as_its_kind() -> None:
+    tokens = ConfirmationTokens()
+    state = await tokens.issue("fingerprint", "rs", audience="session-a")
+    with pytest.raises(InvalidConfirmation, match="asked in another session"):
+        await tokens.redeem(state, "fingerprint", audience="session-b", kinds=("rs",))
+    with pytest.raises(InvalidConfirmation, match="not one this parameter takes"):
+        await tokens.redeem(state, "fingerprint", audience="session-a")  # as a confirmation_token
+    forged = state.replace("rs_", "ct_", 1)  # the kind is signed with the call
+    with pytest.raises(InvalidConfirmation, match="different call"):
+        await tokens.redeem(forged, "fingerprint", audience="session-a")
+    assert await tokens.redeem(state, "fingerprint", audience="session-a", kinds=("rs",)) == "rs"
+
+
 async def test_confirm_none_and_writes_modes(sandbox: SandboxServer) -> None:
     async with runner_for(sandbox, confirm="none") as runner:
         await runner.call("create_a_stripe_refund", {"charge": JANE_CHARGE, "amount": 100})
     assert refunds_of(sandbox) == 1
     async with runner_for(sandbox, confirm="writes") as runner:
-        with pytest.raises(ConfirmationRequired, match=re.escape("Create a customer with email=a@b.co?")):
+        with pytest.raises(ApprovalNeeded, match=re.escape("Create a customer with email=a@b.co?")):
             await runner.call("create_a_stripe_customer", {"email": "a@b.co"})
 
 
 async def test_destructive_descriptions_use_upstream_data(sandbox: SandboxServer) -> None:
     subscription = sandbox.sandbox.store.list("subscriptions", status="active")[0]
     async with runner_for(sandbox) as runner:
-        with pytest.raises(ConfirmationRequired) as asked:
+        with pytest.raises(ApprovalNeeded) as asked:
             await runner.call("delete_a_stripe_subscription_by_id", {"id": subscription["id"]})
     customer = sandbox.sandbox.store.get("customers", subscription["customer"])
     assert asked.value.description == f"Cancel subscription {subscription['id']} ({customer['email']})?"
@@ -175,8 +193,9 @@ async def test_elicitation_in_both_eras(sandbox: SandboxServer, mode: str, actio
         assert refunds_of(sandbox) == 0 and mutations(sandbox) == []
 
 
-async def test_without_elicitation_over_mcp_the_token_round_trip_works(sandbox: SandboxServer) -> None:
-    env = server_env(sandbox, TRUTO_MCP_CONFIRM="destructive")
+async def test_with_approval_token_the_agent_can_approve_a_call_itself(sandbox: SandboxServer) -> None:
+    """``--approval token``, chosen by a person: the result carries a token the agent passes back."""
+    env = server_env(sandbox, TRUTO_MCP_CONFIRM="destructive", TRUTO_MCP_APPROVAL="token")
     async with spawn_server(env, mode="legacy") as spawned:
         arguments = {"charge": JANE_CHARGE, "amount": 700}
         first = await spawned.client.call_tool("create_a_stripe_refund", arguments)

@@ -126,7 +126,8 @@ async def test_call_tool_cannot_bypass_approval(sandbox: SandboxServer) -> None:
     assert asked and "Refund $1.00 USD" in asked[0]
     assert mutations(sandbox) == []
 
-    async with spawn_server(env, ["--discovery"], mode="legacy") as spawned:
+    with_tokens = {**env, "TRUTO_MCP_APPROVAL": "token"}  # the agent-readable token path, opted into
+    async with spawn_server(with_tokens, ["--discovery"], mode="legacy") as spawned:
         first = await spawned.client.call_tool(
             "call_tool",
             {"name": "create_a_stripe_refund", "arguments": {"charge": "ch_sandbox_jane_1", "amount": 100}},

@@ -11,6 +11,7 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import httpx
 import httpx2
@@ -33,10 +34,10 @@ def free_port() -> int:
 
 @contextmanager
 def http_server(
-    sandbox: SandboxServer, *args: str, token: str | None = HTTP_TOKEN
+    sandbox: SandboxServer, *args: str, token: str | None = HTTP_TOKEN, **extra_env: str
 ) -> Iterator[tuple[str, subprocess.Popen[str]]]:
     port = free_port()
-    env = subprocess_env(server_env(sandbox))
+    env = subprocess_env(server_env(sandbox, **extra_env))
     if token:
         env["TRUTO_MCP_HTTP_TOKEN"] = token
     process = subprocess.Popen(
@@ -66,10 +67,14 @@ def http_server(
         assert HTTP_TOKEN not in stdout + stderr
 
 
-def client_for(url: str, token: str | None = HTTP_TOKEN, *, terminate_on_close: bool = True) -> Client:
+def client_for(
+    url: str, token: str | None = HTTP_TOKEN, *, terminate_on_close: bool = True, **options: Any
+) -> Client:
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     http_client = httpx2.AsyncClient(headers=headers, timeout=30)
-    return Client(streamable_http_client(url, http_client=http_client, terminate_on_close=terminate_on_close))
+    return Client(
+        streamable_http_client(url, http_client=http_client, terminate_on_close=terminate_on_close), **options
+    )
 
 
 def test_every_request_needs_the_token(sandbox: SandboxServer) -> None:

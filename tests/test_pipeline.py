@@ -114,7 +114,7 @@ async def test_approve_stops_a_write_without_approval_and_passes_reads() -> None
         return None
 
     tokens = ConfirmationTokens()
-    stage = Approve(tokens, "destructive", read)
+    stage = Approve(tokens, "destructive", read, approval="token")
     nxt = Recorder()
     await stage(call_of(LIST_CHARGES, {}), nxt)
     assert len(nxt.calls) == 1
@@ -288,7 +288,11 @@ def _pipeline(sender: FakeSender, tokens: ConfirmationTokens) -> Any:
         return None
 
     settings = PipelineSettings(
-        max_argument_bytes=10_000, iso_timestamps=True, result_budget=25_000, confirm="writes"
+        max_argument_bytes=10_000,
+        iso_timestamps=True,
+        result_budget=25_000,
+        confirm="writes",
+        approval="token",
     )
     return build_pipeline(
         settings,

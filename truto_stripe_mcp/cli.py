@@ -114,6 +114,14 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "(env TRUTO_MCP_CONFIRM)",
     )
     group.add_argument(
+        "--approval",
+        choices=("page", "token"),
+        default=default,
+        help="when the client cannot show the question: page (default: a local page where the user "
+        "approves; the agent cannot) or token (a token in the result: the agent can approve this itself; "
+        "env TRUTO_MCP_APPROVAL)",
+    )
+    group.add_argument(
         "--no-iso-timestamps",
         dest="iso_timestamps",
         action="store_false",
@@ -204,6 +212,7 @@ _SETTING_FLAGS = (
     "result_budget",
     "keep_empty",
     "confirm",
+    "approval",
 )
 
 

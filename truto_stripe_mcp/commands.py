@@ -16,7 +16,7 @@ from .catalog.file import describe_age
 from .catalog.store import CatalogStatus, CatalogUnavailableError
 from .config import Settings
 from .errors import StateUnavailableError, StripeCredentialsError, ToolError
-from .pipeline.approval_gate import ConfirmationRequired
+from .pipeline.approval_gate import ApprovalNeeded
 from .redaction import redact, redact_url
 from .runner import open_account_state, open_runner
 from .serve.server import to_mcp_tool
@@ -69,7 +69,7 @@ async def call_once(settings: Settings, tool: str, raw_arguments: str) -> int:
     async with open_runner(settings) as runner:
         try:
             outcome = await runner.call(tool, arguments)
-        except ConfirmationRequired as exc:
+        except ApprovalNeeded as exc:
             # The person at the terminal is the one who approves: re-running is the approval.
             _err(f"not done: this needs approval. About to: {exc.description}")
             _err("If you approve, run the same command again with --confirm none.")

@@ -80,6 +80,9 @@ def _file_of(rest: str) -> str:
     return "/" + rest.lstrip("/")
 
 
+APPROVAL_PATHS = ("page", "token")
+"""``--approval``: how a client that cannot show a form gets the person's approval."""
+
 # -- the settings ----------------------------------------------------------------------------
 
 
@@ -133,6 +136,13 @@ class Settings(BaseSettings):
     # Approval before money-moving or destructive calls: none | destructive | writes.
     confirm: str = Field("destructive", validation_alias="TRUTO_MCP_CONFIRM")
     confirmation_ttl: float = Field(300.0, gt=0, validation_alias="TRUTO_MCP_CONFIRMATION_TTL")
+    # How a client that cannot show a form gets the person's approval: page (a loopback page the
+    # person answers; the agent cannot) or token (a token the agent can pass back: it can approve
+    # such calls itself). Clients that show forms are asked through them either way.
+    approval: str = Field("page", validation_alias="TRUTO_MCP_APPROVAL")
+    # Longest wait, in seconds, for the person's answer on the page within one call (under the
+    # 60 s request timeout common clients have); the call can be repeated once they answered.
+    approval_wait: float = Field(50.0, ge=0, validation_alias="TRUTO_MCP_APPROVAL_WAIT")
 
     # Backoff and idempotency (see ratelimit.RetryPolicy for what each bound means).
     max_attempts: int = Field(5, ge=1, le=20, validation_alias="TRUTO_MCP_MAX_ATTEMPTS")
@@ -223,6 +233,14 @@ class Settings(BaseSettings):
         value = value.strip().lower()
         if value not in {"none", "destructive", "writes"}:
             raise ValueError(f"TRUTO_MCP_CONFIRM must be none, destructive or writes (got {value!r})")
+        return value
+
+    @field_validator("approval")
+    @classmethod
+    def _approval_path(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value not in APPROVAL_PATHS:
+            raise ValueError(f"TRUTO_MCP_APPROVAL must be page or token (got {value!r})")
         return value
 
     @field_validator("state")

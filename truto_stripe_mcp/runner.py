@@ -99,6 +99,7 @@ class ToolRunner:
                 confirm=settings.confirm,
                 deadline=settings.deadline,
                 keep_empty=settings.keep_empty,
+                approval=settings.approval,
             ),
             send=Send(self.sender),
             keys=self.keys,
@@ -228,8 +229,9 @@ class ToolRunner:
         return await self.pipeline(call)
 
     def default_gate(self) -> ApprovalGate:
-        """Approval without an MCP session (the ``call`` command): the token path."""
-        return ApprovalGate(self.tokens, self.settings.confirm)
+        """Approval without an MCP session (the ``call`` command): nobody to ask, so a preview
+        (or, with ``--approval token``, a token)."""
+        return ApprovalGate(self.tokens, self.settings.confirm, approval=self.settings.approval)
 
     async def read_object(
         self, resource: str, object_id: str, extra: Mapping[str, Any]

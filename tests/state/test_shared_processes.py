@@ -213,7 +213,9 @@ async def test_a_declined_refund_can_be_tried_again_with_a_fresh_key(
 async def test_an_approval_token_from_one_server_works_on_another_once(
     sandbox: SandboxServer, shared_state: str
 ) -> None:
-    env = server_env(sandbox, TRUTO_MCP_STATE=shared_state, TRUTO_MCP_CONFIRM="destructive")
+    env = server_env(
+        sandbox, TRUTO_MCP_STATE=shared_state, TRUTO_MCP_CONFIRM="destructive", TRUTO_MCP_APPROVAL="token"
+    )
     arguments = {"charge": CHARGE, "amount": 800}
     async with AsyncExitStack() as stack:
         one = (await stack.enter_async_context(spawn_server(env, mode="legacy"))).client

@@ -94,6 +94,34 @@ async def test_a_token_is_used_once(store: StateStore) -> None:
     assert await store.use_token("ct_2", now + 1, now + 300)
 
 
+async def test_an_approval_record_is_kept_until_it_expires_and_replaced_by_the_next(
+    store: StateStore,
+) -> None:
+    assert await store.read_approval("call-a", NOW) is None
+    await store.put_approval("call-a", '{"answer":"pending"}', NOW, NOW + 300)
+    assert await store.read_approval("call-a", NOW + 1) == '{"answer":"pending"}'
+    await store.put_approval("call-a", '{"answer":"approved"}', NOW + 2, NOW + 300)
+    assert await store.read_approval("call-a", NOW + 3) == '{"answer":"approved"}'
+    assert await store.read_approval("call-b", NOW + 3) is None
+    if store.kind != "redis":  # Redis expires by its own clock: the lifetime is relative
+        assert await store.read_approval("call-a", NOW + 301) is None
+
+
+async def test_an_approval_given_through_one_store_is_read_through_another(
+    shared_location: StateLocation,
+) -> None:
+    one, two, other = [await open_state(shared_location, ns) for ns in ("acct", "acct", "other")]
+    try:
+        now = time.time()
+        await one.put_approval("call", '{"answer":"approved"}', now, now + 60)
+        assert await two.read_approval("call", now) == '{"answer":"approved"}'
+        assert await other.read_approval("call", now) is None, "accounts never share an approval"
+        assert await two.clear() >= 1 and await one.read_approval("call", now) is None
+    finally:
+        for opened in (one, two, other):
+            await opened.aclose()
+
+
 async def test_the_secret_is_made_once_and_shared_by_every_store_of_the_account(
     shared_location: StateLocation,
 ) -> None:

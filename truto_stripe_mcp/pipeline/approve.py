@@ -3,7 +3,9 @@
 Placed after the arguments were checked and converted, so that what a person approves, and
 what a confirmation token is bound to, is what will be sent; placed before the
 Idempotency-Key, so that a declined call leaves no key behind. How the person is asked is
-the :class:`~.approval_gate.ApprovalGate` of the request (elicitation, or the token path).
+the :class:`~.approval_gate.ApprovalGate` of the request (elicitation, the approval page,
+or the token path a person chose); a call with no gate (the ``call`` command) gets one that
+can only say what it would do (or, with ``--approval token``, a token).
 
 A call that would be put to a person is first checked against the upstream data
 (:mod:`.precheck`): one that cannot work ends with the reason and no question. The checks
@@ -35,6 +37,7 @@ class Approve:
     tokens: ConfirmationTokens
     mode: str
     read: Reader
+    approval: str = "page"
 
     async def __call__(self, call: ToolCall, call_next: Next) -> CallOutcome:
         spec = call.spec
@@ -42,7 +45,7 @@ class Approve:
             fingerprint = canonical_arguments(
                 spec.name, {**call.arguments, "idempotency_key": call.idempotency_key}
             )
-            gate = call.gate or ApprovalGate(self.tokens, self.mode)
+            gate = call.gate or ApprovalGate(self.tokens, self.mode, approval=self.approval)
             read = ReadOnce(self.read)
             if needs_confirmation(spec, gate.mode, call.arguments):
                 await precheck(spec, call.arguments, read)

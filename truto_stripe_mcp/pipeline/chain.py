@@ -73,6 +73,8 @@ class PipelineSettings:
     """A call's time bound: also the longest wait for an identical write in flight."""
     keep_empty: bool = False
     """Keep null, ``{}`` and ``[]`` fields in results (by default they are left out)."""
+    approval: str = "page"
+    """Where no person can be asked: ``page`` says what the call would do, ``token`` gives a token."""
 
 
 def build_pipeline(
@@ -89,7 +91,7 @@ def build_pipeline(
             CheckArguments(settings.max_argument_bytes),
             ShapeResult(settings.iso_timestamps, settings.result_budget, settings.keep_empty),
             ConvertTimes(),
-            Approve(tokens, settings.confirm, read),
+            Approve(tokens, settings.confirm, read, settings.approval),
             AssignIdempotencyKey(keys, wait_for=settings.deadline),
         ),
         endpoint=send,

@@ -24,6 +24,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..config import ConfigError, Settings
 from ..runner import open_runner
+from .approval_page import approval_pages
 from .server import build_server
 
 logger = logging.getLogger(__name__)
@@ -109,8 +110,8 @@ def build_app(settings: Settings, server: Any) -> ASGIApp:
 async def serve_http(settings: Settings) -> None:
     """Serve until SIGINT/SIGTERM; in-flight calls get a grace period to finish."""
     check_exposure(settings)
-    async with open_runner(settings, serving=True) as runner:
-        app = build_app(settings, build_server(runner))
+    async with open_runner(settings, serving=True) as runner, approval_pages() as pages:
+        app = build_app(settings, build_server(runner, pages))
         config = uvicorn.Config(
             app,
             host=settings.host,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import base64
 import logging
 import os
+import secrets
 import signal
 import threading
 from typing import Any
@@ -18,26 +19,27 @@ import anyio
 import mcp_types as types
 from mcp.server.lowlevel import NotificationOptions, Server
 from mcp.shared.exceptions import MCPError
-from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from ..catalog.spec import ToolSpec
 from ..config import Settings
 from ..errors import ToolError
 from ..local import resources
 from ..local.tools import LocalTool
-from ..pipeline.approval_gate import ELICIT_SCHEMA, ApprovalGate, InputNeeded
+from ..pipeline.approval_gate import InputNeeded
 from ..pipeline.call import CallOutcome
+from ..pipeline.page_approvals import ApprovalPages, PageApprovals
 from ..redaction import contains_secret, redact, redact_value
 from ..runner import ToolRunner, open_runner
 from ..upstream.governor import Wait
 from ..version import __version__
+from .approval_page import approval_pages
+from .approval_reach import approval_gate, input_required, session_of
 from .list_changed import ListChangedNotifier
 from .stdio import pipe_stdio_server
 
 logger = logging.getLogger(__name__)
 
 SERVER_NAME = "truto-stripe-mcp"
-CONFIRM_KEY = "confirm"
 LEAN_RESULTS = "Results leave out fields that are null or empty ({} or []), except what `fields` names. "
 """Said once here rather than in every result: an absent field is null or empty."""
 INSTRUCTIONS = (
@@ -51,9 +53,9 @@ INSTRUCTIONS = (
     "`id,email,created`) keeps only those fields; `expand` lists fields to return as whole "
     "objects instead of ids. tools/list shows nested objects only as `object`: describe_tool "
     "gives a tool's full schema. Writes accept `idempotency_key` to make your own retries "
-    "safe. Calls that move money or destroy data may ask the user to approve; without an "
-    "approval prompt they return a preview and a `confirmation_token` to pass back, only "
-    "after the user agrees. Tool errors say what to fix; read them before retrying."
+    "safe. Calls that move money or destroy data need the user's approval: the user is asked "
+    "directly, or the result says how (a link for the user to open and answer); once they have "
+    "approved, repeat the identical call. Tool errors say what to fix; read them before retrying."
 )
 
 
@@ -115,42 +117,6 @@ def error_result(error: ToolError) -> types.CallToolResult:
     )
 
 
-def _answer(result: types.ElicitResult | None) -> str:
-    """accept / decline / cancel; an accepted form with ``confirm: false`` is a decline."""
-    if result is None:
-        return "cancel"
-    if result.action == "accept" and (result.content or {}).get("confirm", True) is False:
-        return "decline"
-    return result.action
-
-
-def approval_gate(runner: ToolRunner, ctx: Any, params: types.CallToolRequestParams) -> ApprovalGate:
-    """How this request can reach the person: elicitation (either era) or the token path."""
-    modern = ctx.protocol_version in MODERN_PROTOCOL_VERSIONS
-    capabilities = ctx.session.client_capabilities
-    can_elicit = capabilities is not None and capabilities.elicitation is not None
-    elicit = None
-    if can_elicit and not modern:
-
-        async def elicit(message: str) -> str:
-            result = await ctx.session.elicit_form(message, ELICIT_SCHEMA, related_request_id=ctx.request_id)
-            return _answer(result)
-
-    answer = None
-    if params.request_state is not None:
-        responses = params.input_responses or {}
-        response = responses.get(CONFIRM_KEY)
-        answer = _answer(response if isinstance(response, types.ElicitResult) else None)
-    return ApprovalGate(
-        runner.tokens,
-        runner.settings.confirm,
-        elicit=elicit,
-        modern_elicitation=modern and can_elicit,
-        answer=answer,
-        request_state=params.request_state,
-    )
-
-
 def paginate_tools(
     tools: list[types.Tool], cursor: str | None, page_size: int
 ) -> tuple[list[types.Tool], str | None]:
@@ -184,10 +150,18 @@ class _StripeServer(Server[Any]):
         )
 
 
-def build_server(runner: ToolRunner) -> Server[Any]:
-    """The MCP server for one runner; handlers stay thin so the runner is the one path."""
+def build_server(runner: ToolRunner, pages: ApprovalPages | None = None) -> Server[Any]:
+    """The MCP server for one runner; handlers stay thin so the runner is the one path.
+
+    ``pages`` shows approval pages to the person (a client that cannot show a question gets a
+    link); without it, such a call only says what it would do.
+    """
 
     notifier = ListChangedNotifier(runner.catalog_cache)
+    page_approvals = (
+        PageApprovals(runner.state, pages, runner.settings.confirmation_ttl) if pages is not None else None
+    )
+    process_session = secrets.token_hex(16)  # over stdio, this process serves one client: its session
 
     async def on_list_tools(ctx: Any, params: types.PaginatedRequestParams | None) -> types.ListToolsResult:
         generation = runner.catalog_cache.generation
@@ -223,19 +197,17 @@ def build_server(runner: ToolRunner) -> Server[Any]:
                 params.arguments,
                 on_wait=on_wait,
                 on_progress=on_progress,
-                gate=approval_gate(runner, ctx, params),
+                gate=approval_gate(
+                    runner,
+                    ctx,
+                    params,
+                    pages=page_approvals,
+                    session=session_of(ctx, process_session),
+                    on_progress=on_progress if wants_progress else None,
+                ),
             )
         except InputNeeded as question:
-            return types.InputRequiredResult(
-                input_requests={
-                    CONFIRM_KEY: types.ElicitRequest(
-                        params=types.ElicitRequestFormParams(
-                            message=question.message, requested_schema=ELICIT_SCHEMA
-                        )
-                    )
-                },
-                request_state=question.request_state,
-            )
+            return input_required(question)
         except ToolError as exc:
             logger.info("%s failed: %s", params.name, exc.agent_message())
             return error_result(exc)
@@ -314,9 +286,13 @@ async def serve_stdio(settings: Settings) -> None:
     SIGINT/SIGTERM cancel in-flight calls cleanly (their waits stop, no further upstream
     request is made) and the HTTP client is closed before the process exits.
     """
-    async with open_runner(settings, serving=True) as runner, anyio.create_task_group() as group:
+    async with (
+        open_runner(settings, serving=True) as runner,
+        approval_pages() as pages,
+        anyio.create_task_group() as group,
+    ):
         group.start_soon(_stop_on_signal, group.cancel_scope)
-        server = build_server(runner)
+        server = build_server(runner, pages)
         async with pipe_stdio_server() as (read_stream, write_stream):
             await server.run(read_stream, write_stream, server.create_initialization_options())
         group.cancel_scope.cancel()

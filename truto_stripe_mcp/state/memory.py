@@ -31,6 +31,7 @@ class MemoryState:
     def __init__(self) -> None:
         self._secret: bytes | None = None
         self._tokens: dict[str, float] = {}
+        self._approvals: dict[str, tuple[str, float]] = {}
         self._keys: OrderedDict[str, KeyRecord] = OrderedDict()
         self.window = RateLimitState()
 
@@ -48,6 +49,14 @@ class MemoryState:
             return False
         self._tokens[token] = expires_at
         return True
+
+    async def put_approval(self, key: str, record: str, now: float, expires_at: float) -> None:
+        self._approvals = {name: kept for name, kept in self._approvals.items() if kept[1] > now}
+        self._approvals[key] = (record, expires_at)
+
+    async def read_approval(self, key: str, now: float) -> str | None:
+        kept = self._approvals.get(key)
+        return kept[0] if kept is not None and kept[1] > now else None
 
     async def claim_key(self, fingerprint: str, candidate: KeyRecord, now: float) -> KeyClaim:
         while self._keys and not next(iter(self._keys.values())).is_live(now):
@@ -83,9 +92,10 @@ class MemoryState:
         self.window.observe(info, status, now, generation)
 
     async def clear(self) -> int:
-        count = len(self._keys) + len(self._tokens) + (self._secret is not None)
+        count = len(self._keys) + len(self._tokens) + len(self._approvals) + (self._secret is not None)
         self._secret = None
         self._tokens.clear()
+        self._approvals.clear()
         self._keys.clear()
         self.window = RateLimitState()
         return count

@@ -90,6 +90,13 @@ class RedisState:
         first = await self._run(self._redis.set(self._name("token", token), "1", nx=True, px=lifetime_ms))
         return bool(first)
 
+    async def put_approval(self, key: str, record: str, now: float, expires_at: float) -> None:
+        lifetime_ms = max(1, math.ceil((expires_at - now) * 1000))
+        await self._run(self._redis.set(self._name("approval", key), record, px=lifetime_ms))
+
+    async def read_approval(self, key: str, now: float) -> str | None:
+        return await self._run(self._redis.get(self._name("approval", key)))
+
     async def claim_key(self, fingerprint: str, candidate: KeyRecord, now: float) -> KeyClaim:
         reply = await self._run(
             self._claim(

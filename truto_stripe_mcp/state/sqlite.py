@@ -51,10 +51,15 @@ CREATE TABLE IF NOT EXISTS used_tokens (
     ns TEXT NOT NULL, token TEXT NOT NULL, expires_at REAL NOT NULL, PRIMARY KEY (ns, token)
 );
 CREATE INDEX IF NOT EXISTS used_tokens_expiry ON used_tokens (expires_at);
+CREATE TABLE IF NOT EXISTS approvals (
+    ns TEXT NOT NULL, key TEXT NOT NULL, record TEXT NOT NULL, expires_at REAL NOT NULL,
+    PRIMARY KEY (ns, key)
+);
+CREATE INDEX IF NOT EXISTS approvals_expiry ON approvals (expires_at);
 CREATE TABLE IF NOT EXISTS rate_windows (ns TEXT PRIMARY KEY, state TEXT NOT NULL, expires_at REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS secrets (ns TEXT PRIMARY KEY, secret BLOB NOT NULL, expires_at REAL NOT NULL);
 """
-_TABLES = ("idempotency_keys", "used_tokens", "rate_windows", "secrets")
+_TABLES = ("idempotency_keys", "used_tokens", "approvals", "rate_windows", "secrets")
 _RECORD_COLUMNS = "key, first_used_at, expires_at, status, lease_until, error"
 
 
@@ -168,6 +173,26 @@ class SqliteState:
                 (self.namespace, token, expires_at),
             )
             return cursor.rowcount == 1
+
+        return await self._change(work)
+
+    async def put_approval(self, key: str, record: str, now: float, expires_at: float) -> None:
+        def work(connection: sqlite3.Connection) -> None:
+            self._purge(connection, now)
+            connection.execute(
+                "INSERT OR REPLACE INTO approvals (ns, key, record, expires_at) VALUES (?, ?, ?, ?)",
+                (self.namespace, key, record, expires_at),
+            )
+
+        await self._change(work)
+
+    async def read_approval(self, key: str, now: float) -> str | None:
+        def work(connection: sqlite3.Connection) -> str | None:
+            row = connection.execute(
+                "SELECT record FROM approvals WHERE ns = ? AND key = ? AND expires_at > ?",
+                (self.namespace, key, now),
+            ).fetchone()
+            return str(row[0]) if row else None
 
         return await self._change(work)
 

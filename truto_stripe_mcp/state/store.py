@@ -9,7 +9,9 @@ those processes keeps them in one place:
   of acting twice (and two identical mutations in flight at once make one);
 * the rate-limit window: one budget per account, drawn from by every process;
 * confirmation tokens: signed with one secret, so a token issued anywhere is redeemable
-  anywhere, and only once.
+  anywhere, and only once;
+* what a person answered on an approval page: the identical call repeated on another
+  process (a sessionless replica) finds the answer, and runs once.
 
 :class:`StateStore` is that place; ``memory``, ``sqlite`` and ``redis`` implement it
 (:mod:`.open` picks one). Each store is bound to one account's namespace
@@ -112,6 +114,12 @@ class StateStore(Protocol):
     async def use_token(self, token: str, now: float, expires_at: float) -> bool:
         """Mark a confirmation token used; False if it was already (anywhere)."""
 
+    async def put_approval(self, key: str, record: str, now: float, expires_at: float) -> None:
+        """Keep an approval page's record (JSON text) under ``key`` until ``expires_at``."""
+
+    async def read_approval(self, key: str, now: float) -> str | None:
+        """The record kept under ``key``; None if there is none or it has expired."""
+
     async def claim_key(self, fingerprint: str, candidate: KeyRecord, now: float) -> KeyClaim:
         """Atomically: the live record for this mutation, or ``candidate`` stored as its record."""
 
@@ -135,7 +143,7 @@ class StateStore(Protocol):
         """Fold one response's rate-limit headers into the shared window."""
 
     async def clear(self) -> int:
-        """Forget this account's state (keys, tokens, window, secret); how many entries went."""
+        """Forget this account's state (keys, tokens, approvals, window, secret); how many entries went."""
 
     async def summary(self) -> dict[str, Any]:
         """Counts for ``doctor`` and ``state show``."""
