@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
+from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp_types as types
 import pytest
 
@@ -260,3 +262,41 @@ async def test_progress_is_reported_while_a_program_runs(sandbox: SandboxServer)
     assert answer(result)["result"] == 300
     assert [progress for progress, _ in seen] == sorted({progress for progress, _ in seen}), "it only grows"
     assert any("list_all_stripe_charges page 3, 300 items" in (message or "") for _, message in seen)
+
+
+def _workers_of_servers_holding(secret: str) -> list[int]:
+    """The Monty worker processes whose parent holds ``secret`` in its environment (our server)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            command = (entry / "cmdline").read_bytes().split(b"\0")
+            parent = (entry / "stat").read_text().rsplit(")", 1)[1].split()[1]
+            parent_env = Path(f"/proc/{parent}/environ").read_bytes()
+        except OSError:
+            continue
+        is_worker = len(command) > 1 and command[0].endswith(b"/monty") and command[1] == b"subprocess"
+        if is_worker and secret.encode() in parent_env:
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="reads /proc (Linux)")
+async def test_the_worker_process_has_no_environment(sandbox: SandboxServer) -> None:
+    """Even a program that escaped the interpreter would find no key: the worker's environment is empty."""
+    async with (
+        spawn_server(code_env(sandbox, TRUTO_MCP_CODE_TIMEOUT="30")) as spawned,
+        anyio.create_task_group() as group,
+    ):
+        group.start_soon(run, spawned.client, "while True:\n    pass")
+        workers: list[int] = []
+        with anyio.fail_after(20):
+            while not workers:
+                await anyio.sleep(0.1)
+                workers = _workers_of_servers_holding(SECRET_KEY)
+        environments = [Path(f"/proc/{pid}/environ").read_bytes() for pid in workers]
+        group.cancel_scope.cancel()
+    assert environments and all(
+        SECRET_KEY.encode() not in env and b"TRUTO" not in env for env in environments
+    )
