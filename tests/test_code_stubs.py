@@ -11,7 +11,7 @@ from truto_stripe_mcp.catalog.spec import Catalog
 from truto_stripe_mcp.config import ConfigError, load_settings
 from truto_stripe_mcp.local.code_mode.paused_runs import CAPACITY, PausedRuns
 from truto_stripe_mcp.local.code_mode.program_errors import Suspended
-from truto_stripe_mcp.local.code_mode.stubs import annotation, tools_stubs, type_error_hints
+from truto_stripe_mcp.local.code_mode.stubs import annotation, referenced, tools_stubs, type_error_hints
 from truto_stripe_mcp.sandbox import TOOLS
 
 SPECS = sorted(Catalog.from_entries(TOOLS).specs, key=lambda spec: spec.name)
@@ -106,3 +106,19 @@ def test_code_mode_says_when_its_interpreter_is_missing(monkeypatch: pytest.Monk
     with pytest.raises(ConfigError, match=r"pip install 'truto-stripe-mcp\[code\]'"):
         load_settings(code_mode=True)
     assert load_settings(code_mode=False).code_mode is False
+
+
+def test_a_program_is_checked_against_the_tools_it_names() -> None:
+    code = "import tools\nawait tools.get_single_stripe_charge_by_id(id='x')\nawait tools.paginate('list_all_stripe_refunds')"
+    assert [spec.name for spec in referenced(code, SPECS)] == [
+        "get_single_stripe_charge_by_id",
+        "list_all_stripe_refunds",
+    ]
+    [one_list] = [spec for spec in SPECS if spec.name == "list_all_stripe_refunds"]
+    single = tools_stubs([one_list])
+    assert "@overload" not in single and "tool: Literal['list_all_stripe_refunds']" in single
+    ast.parse(single)
+    none = tools_stubs(
+        referenced("import tools\nname = 'list_all_' + 'stripe_refunds'\nawait tools.paginate(name)", SPECS)
+    )
+    assert "def paginate(tool: str, /, *, max_items: int = 1000, **arguments: Any)" in none

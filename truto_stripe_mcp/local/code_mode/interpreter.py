@@ -56,7 +56,7 @@ from .program_errors import (
     ProgramSuspended,
     Suspended,
 )
-from .stubs import PAGINATE, tools_stubs
+from .stubs import PAGINATE, referenced, tools_stubs
 
 TOOLS_MODULE = "tools"
 SCRIPT_NAME = "program.py"
@@ -284,33 +284,12 @@ async def _answered_by_the_host(*args: Any, **kwargs: Any) -> Any:
     raise RuntimeError("tools functions are answered by Program._drive")
 
 
-@dataclass
-class _ModuleCache:
-    """The ``tools`` module of the last catalog selection: its stubs take ~40 ms to generate for the
-    whole catalog, and the selection rarely changes between runs."""
-
-    specs: tuple[ToolSpec, ...] = ()
-    module: ExternalModule | None = None
-
-    def module_for(self, specs: Sequence[ToolSpec]) -> ExternalModule:
-        if (
-            self.module is None
-            or len(specs) != len(self.specs)
-            or any(a is not b for a, b in zip(specs, self.specs, strict=True))
-        ):
-            functions = {spec.name: _answered_by_the_host for spec in specs}
-            functions[PAGINATE] = _answered_by_the_host
-            self.module = ExternalModule(functions, stubs=tools_stubs(specs))
-            self.specs = tuple(specs)
-        return self.module
-
-
-_modules = _ModuleCache()
-
-
-def tools_module(specs: Sequence[ToolSpec]) -> ExternalModule:
-    """The ``tools`` module a program imports: one host function per tool, plus ``paginate``."""
-    return _modules.module_for(specs)
+def tools_module(specs: Sequence[ToolSpec], code: str = "") -> ExternalModule:
+    """The ``tools`` module a program imports: one host function per tool, plus ``paginate``; its
+    stubs are those of the tools ``code`` names (what its type check needs)."""
+    functions = dict.fromkeys((spec.name for spec in specs), _answered_by_the_host)
+    functions[PAGINATE] = _answered_by_the_host
+    return ExternalModule(functions, stubs=tools_stubs(referenced(code, specs)))
 
 
 def _short(report: str) -> str:

@@ -131,7 +131,7 @@ async def _run(host: ToolHost, arguments: dict[str, Any], ctx: CallContext) -> C
         stopped_clock=clock.stopped,
         calls=suspended.calls if suspended else 0,
     )
-    program = Program(tools_module(specs), limits, tools, clock)
+    program = Program(tools_module(specs, str(code or "")), limits, tools, clock)
     failure: BaseException | None = None
     async with anyio.create_task_group() as group:
         group.start_soon(_heartbeat, tools)

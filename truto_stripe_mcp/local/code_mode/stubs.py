@@ -26,6 +26,7 @@ PAGINATE = "paginate"
 DEFAULT_MAX_ITEMS = 1_000
 _MAX_DOC_CHARS = 160
 _MAX_HINTS = 5
+_WORD = re.compile(r"[A-Za-z_]\w*")
 _NAMED_FUNCTION = re.compile(r"function `(\w+)`")
 _MISSING_MEMBER = re.compile(r"no member `(\w+)`")
 _REPORT_LINE = re.compile(r"\.py:(\d+):\d+:")
@@ -104,9 +105,20 @@ def tool_signature(spec: ToolSpec, *, paginated: bool = False) -> str:
     return f"await tools.{spec.name}(*, {', '.join(params)})"
 
 
+def referenced(code: str, specs: Sequence[ToolSpec]) -> list[ToolSpec]:
+    """The tools a program names (as an attribute or a quoted list tool): the only ones its type
+    check needs. Checking against the whole catalog's stubs cost ~40 ms more per run; a name the
+    program does not spell cannot be reached without a value typed ``Any``, which the checker
+    lets through either way."""
+    words = set(_WORD.findall(code))
+    return [spec for spec in specs if spec.name in words]
+
+
 def tools_stubs(specs: Sequence[ToolSpec]) -> str:
     """The ``tools`` module's ``.pyi`` text: one function per tool, then ``paginate``, overloaded
-    per list tool (no catch-all overload: it would accept any misspelt argument)."""
+    per list tool. No catch-all overload next to them: it would accept a misspelt argument the
+    list tool's own overload refused. Only with no list tool named does ``paginate`` take any
+    name (one built at run time), its arguments then checked when it is called."""
     parts = [_HEADER]
     for spec in specs:
         parts.append(_function(spec.name, _parameters(spec.input_schema), "dict[str, Any]", spec.description))
@@ -118,6 +130,9 @@ def tools_stubs(specs: Sequence[ToolSpec]) -> str:
         parts.append(
             overload + _function(PAGINATE, [_MAX_ITEMS, *params], _ITEMS, _PAGINATE_DOC, prefix=(tool, "/"))
         )
+    if not lists:
+        any_list = [_MAX_ITEMS, "**arguments: Any"]
+        parts.append(_function(PAGINATE, any_list, _ITEMS, _PAGINATE_DOC, prefix=("tool: str", "/")))
     return "\n".join(parts)
 
 
