@@ -1,40 +1,33 @@
-"""One program, run in pydantic-monty: a fresh worker process per run, its limits, and the host
-answering every ``tools.*`` call the program makes.
+"""One program, run in pydantic-monty, with the host answering every ``tools.*`` call it makes.
 
 Monty is a Python interpreter written in Rust for code that models write: no file system,
 network or environment access unless the host grants it (this host grants none), limits on
-memory and time enforced inside the worker, and the worker a separate process the pool
-kills on exit, so nothing a program does can take the server with it. Each run gets its own
-pool of one worker (a few milliseconds to start): no state survives from one program to the
-next, and a stopped run cannot leave a busy worker behind.
+memory and time enforced inside the worker process (:mod:`.worker`).
 
 The run is driven snapshot by snapshot rather than with Monty's automatic resume: each
-``tools.NAME(...)`` call suspends the program, and the host answers it before the program
-goes on (the answer is delivered through a future, which is how an async host function
-returns in Monty). That is what lets a run stop *before* a call and be resumed at that very
-call later from a dump of the suspended worker (:class:`Suspended`), and what lets a limit stop
+``tools.NAME(...)`` call suspends the program and the host decides how to answer it
+(:mod:`.answers`): a read in the background, a write alone and before the program goes on.
+That is what lets a run stop *before* a write and be resumed at that very call later from a
+dump of the suspended worker (:class:`~.program_errors.Suspended`), and what lets a limit stop
 a run that catches every exception.
 """
 
 from __future__ import annotations
 
-import datetime
 import math
 import re
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import anyio
+from anyio.abc import TaskGroup
 from pydantic_monty import (
     AsyncFunctionSnapshot,
     AsyncFutureSnapshot,
-    AsyncMonty,
-    AsyncMontySession,
     AsyncSnapshot,
     ExternalModule,
-    MontyClassProxy,
     MontyComplete,
     MontyCrashedError,
     MontyError,
@@ -44,7 +37,7 @@ from pydantic_monty import (
     ResourceLimits,
 )
 
-from ...catalog.spec import ToolSpec
+from .answers import Answer, Answers
 from .program_errors import (
     CallFailed,
     Limit,
@@ -56,16 +49,11 @@ from .program_errors import (
     ProgramSuspended,
     Suspended,
 )
-from .stubs import PAGINATE, referenced, tools_stubs
+from .worker import SCRIPT_NAME, TOOLS_MODULE, Worker, jsonable
 
-TOOLS_MODULE = "tools"
-SCRIPT_NAME = "program.py"
 _CALL_PREFIX = f"{TOOLS_MODULE}."
 _REPORT_CHARS = 4_000
 _TYPE_LINE = re.compile(rf"{re.escape(SCRIPT_NAME)}:(\d+):\d+:")
-_MAX_DEPTH = 64
-_WORKER_GRACE = 2.0
-"""Seconds a worker gets past its time limit to raise ``TimeoutError`` itself before the pool kills it."""
 
 
 @dataclass(frozen=True)
@@ -87,6 +75,10 @@ class CallAnswerer(Protocol):
     calls: int
 
     async def __call__(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any: ...
+
+    def reads(self, function: str) -> bool:
+        """True when the call only reads: it may run while the program goes on."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -144,27 +136,25 @@ class Program:
     answer: CallAnswerer
     clock: RunClock
     sink: PrintSink = field(init=False)
-    _results: dict[int, dict[str, Any]] = field(default_factory=dict, init=False)
+    _answers: Answers = field(default_factory=Answers, init=False)
     _first_call_extra: dict[str, Any] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.sink = PrintSink(self.limits.max_output)
 
     async def start(self, code: str) -> Finished:
-        async with self._session() as session:
+        async with self._worker() as session:
             return await self._run(lambda: session.feed_start(code, print_callback=self.sink))
 
     async def resume(self, suspended: Suspended, first_call_extra: dict[str, Any]) -> Finished:
         """Go on from a suspended call, answered this time with ``first_call_extra`` added (the token)."""
         self.sink.text = suspended.output
-        self._results = dict(suspended.undelivered)
+        self._answers = Answers(suspended.undelivered)
         self._first_call_extra = dict(first_call_extra)
-        async with self._session() as session:
+        async with self._worker() as session:
             return await self._run(lambda: session.load_snapshot(suspended.dump, print_callback=self.sink))
 
-    # -- the worker ----------------------------------------------------------------------------
-
-    def _session(self) -> _Session:
+    def _worker(self) -> Worker:
         limits: ResourceLimits = {
             "max_memory": self.limits.memory_bytes,
             "max_feed_duration_secs": self.limits.timeout,
@@ -172,13 +162,12 @@ class Program:
             # Every call suspends twice (the call, its future); ours is the clearer limit.
             "max_suspensions": 2 * self.limits.max_calls + 100,
         }
-        return _Session(self.module, limits, self.limits.timeout)
+        return Worker(self.module, limits, self.limits.timeout)
 
     async def _run(self, begin: Callable[[], Awaitable[AsyncSnapshot]]) -> Finished:
         try:
             with self.clock.start():
-                snapshot = await begin()
-                value = await self._drive(snapshot)
+                value = await self._drive(await begin())
                 return Finished(jsonable(value), self.sink.text, self.sink.dropped)
             raise self._timed_out()
         except LimitReached as reached:
@@ -186,32 +175,56 @@ class Program:
         except MontyError as error:
             raise self._failure(error) from None
 
+    # -- answering the program's calls ----------------------------------------------------------
+
     async def _drive(self, snapshot: AsyncSnapshot) -> Any:
-        while True:
-            if isinstance(snapshot, MontyComplete):
-                return snapshot.output
+        """Run to the end; reads still running then (never awaited) are cancelled."""
+        failure: Exception | None = None
+        async with anyio.create_task_group() as reads:
+            try:
+                value = await self._steps(snapshot, reads)
+            except Exception as exc:  # raised outside the group, not wrapped in an exception group
+                failure = exc
+            reads.cancel_scope.cancel()
+        if failure is not None:
+            raise failure
+        return value
+
+    async def _steps(self, snapshot: AsyncSnapshot, reads: TaskGroup) -> Any:
+        while not isinstance(snapshot, MontyComplete):
             if isinstance(snapshot, AsyncFunctionSnapshot) and snapshot.function_name.startswith(
                 _CALL_PREFIX
             ):
-                self._results[snapshot.call_id] = await self._answer(snapshot)
+                function = snapshot.function_name[len(_CALL_PREFIX) :]
+                if self.answer.reads(function) and not self._first_call_extra:
+                    call = (function, snapshot.args, dict(snapshot.kwargs))
+                    self._answers.start(reads, snapshot.call_id, lambda call=call: self._answer(*call))
+                else:
+                    await self._answers.settle()
+                    self._answers.ready[snapshot.call_id] = await self._answer_alone(snapshot, function)
                 snapshot = await snapshot.resume({"future": ...})
             elif isinstance(snapshot, AsyncFutureSnapshot):
-                ready = {i: self._results.pop(i) for i in snapshot.pending_call_ids if i in self._results}
-                snapshot = await snapshot.resume(ready)
+                snapshot = await snapshot.resume(await self._answers.take(snapshot.pending_call_ids))
             else:  # imports of `tools`, undefined names, OS calls (refused: no mount, no handler)
                 snapshot = await snapshot.resume_auto()
+        return snapshot.output
 
-    async def _answer(self, snapshot: AsyncFunctionSnapshot) -> dict[str, Any]:
+    async def _answer(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Answer:
+        try:
+            return {"return_value": await self.answer(function, args, kwargs)}
+        except CallFailed as failed:
+            return {"exc_type": failed.exc_type, "message": failed.message}
+
+    async def _answer_alone(self, snapshot: AsyncFunctionSnapshot, function: str) -> Answer:
+        """A write (or the call a paused run resumes at): nothing else in flight, the program held."""
         kwargs = {**snapshot.kwargs, **self._first_call_extra}
         self._first_call_extra = {}
         try:
-            value = await self.answer(snapshot.function_name[len(_CALL_PREFIX) :], snapshot.args, kwargs)
-        except CallFailed as failed:
-            return {"exc_type": failed.exc_type, "message": failed.message}
+            return await self._answer(function, snapshot.args, kwargs)
         except PauseBefore as pause:
-            suspended = Suspended(snapshot.dump(), dict(self._results), self.sink.text, self.answer.calls)
+            ready = dict(self._answers.ready)
+            suspended = Suspended(snapshot.dump(), ready, self.sink.text, self.answer.calls)
             raise ProgramSuspended(pause.reason, suspended) from None
-        return {"return_value": value}
 
     # -- how a run that did not finish is told --------------------------------------------------
 
@@ -251,87 +264,7 @@ class Program:
         return ProgramError("crash", _short(str(error)), line=None, output=output, calls=calls)
 
 
-def jsonable(value: Any, depth: int = 0) -> Any:
-    """A program's value as JSON can carry it: tuples and sets as lists, dates as ISO text, a class
-    instance as its attributes, a float that JSON cannot spell (nan, inf) and anything else as text."""
-    if value is None or isinstance(value, bool | int | str):
-        return value
-    if isinstance(value, float):
-        return value if math.isfinite(value) else str(value)
-    if depth > _MAX_DEPTH:
-        return repr(value)
-    if isinstance(value, dict):
-        return {_key(key): jsonable(item, depth + 1) for key, item in value.items()}
-    if isinstance(value, list | tuple):
-        return [jsonable(item, depth + 1) for item in value]
-    if isinstance(value, set | frozenset):
-        items = [jsonable(item, depth + 1) for item in value]
-        return sorted(items, key=repr)
-    if isinstance(value, datetime.date | datetime.time):
-        return value.isoformat()
-    if isinstance(value, MontyClassProxy):
-        return jsonable(value.attributes, depth + 1)
-    return str(value)
-
-
-def _key(key: Any) -> str:
-    return key if isinstance(key, str) else str(jsonable(key))
-
-
-async def _answered_by_the_host(*args: Any, **kwargs: Any) -> Any:
-    """What each ``tools`` function is to Monty: a host function. Never called, since the run
-    answers every call itself (:meth:`Program._drive`)."""
-    raise RuntimeError("tools functions are answered by Program._drive")
-
-
-def tools_module(specs: Sequence[ToolSpec], code: str = "") -> ExternalModule:
-    """The ``tools`` module a program imports: one host function per tool, plus ``paginate``; its
-    stubs are those of the tools ``code`` names (what its type check needs)."""
-    functions = dict.fromkeys((spec.name for spec in specs), _answered_by_the_host)
-    functions[PAGINATE] = _answered_by_the_host
-    return ExternalModule(functions, stubs=tools_stubs(referenced(code, specs)))
-
-
 def _short(report: str) -> str:
     """A report cut to its last lines when long (a deep recursion): the end says what went wrong."""
     report = report.strip()
     return report if len(report) <= _REPORT_CHARS else "..." + report[-_REPORT_CHARS:]
-
-
-class _Session:
-    """A pool of one worker and its session, both gone on exit (the worker process is killed)."""
-
-    def __init__(self, module: ExternalModule, limits: ResourceLimits, timeout: float) -> None:
-        self._pool = AsyncMonty(
-            min_processes=1,
-            max_processes=1,
-            request_timeout=timeout + 2 * _WORKER_GRACE,
-            feed_duration_limit_grace=_WORKER_GRACE,
-            turn_duration_limit_grace=_WORKER_GRACE,
-        )
-        self._module = module
-        self._limits = limits
-        self._session: AsyncMontySession | None = None
-
-    async def __aenter__(self) -> AsyncMontySession:
-        await self._pool.__aenter__()
-        try:
-            self._session = self._pool.checkout(
-                script_name=SCRIPT_NAME,
-                limits=self._limits,
-                type_check=True,
-                type_check_format="concise",
-                external_modules={TOOLS_MODULE: self._module},
-            )
-            return await self._session.__aenter__()
-        except BaseException:
-            await self._pool.__aexit__(None, None, None)
-            raise
-
-    async def __aexit__(self, *exc: object) -> None:
-        with anyio.CancelScope(shield=True):
-            try:
-                if self._session is not None:
-                    await self._session.__aexit__(*exc)
-            finally:
-                await self._pool.__aexit__(*exc)

@@ -40,7 +40,7 @@ HEARTBEAT_SECONDS = 5.0
 MAX_CODE_CHARS = 100_000
 
 DESCRIPTION = """Run a short Python program against the Stripe tools; only its answer comes back.
-In the program, `import tools`; `await tools.NAME(**arguments)` calls any tool (same names, arguments, checks and approvals as a tool call; returns its JSON result), and `await tools.paginate('list_all_stripe_...', max_items=N, **arguments)` returns every item of a list. The last expression is the result (JSON); print() output comes back too.
+In the program, `import tools`; `await tools.NAME(**arguments)` calls any tool (same names, arguments, checks and approvals as a tool call; returns its JSON result), and `await tools.paginate('list_all_stripe_...', max_items=N, **arguments)` returns every item of a list. Pass `fields` to read only what the program needs (much faster on long lists); reads gathered with asyncio.gather run concurrently; a failed call raises RuntimeError with the tool's message. The last expression is the result (JSON); print() output comes back too.
 Prefer it for totals and counts over many items, joins across resources and multi-step workflows; for one lookup or one write, call the tool directly.
 Wrong argument names or types are reported with their line before anything runs. No files, network or environment; time, memory and calls are limited.
 Example:
@@ -106,7 +106,8 @@ async def _heartbeat(tools: ToolsModule) -> None:
 
 
 async def _run(host: ToolHost, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
-    from .interpreter import Program, ProgramLimits, RunClock, tools_module
+    from .interpreter import Program, ProgramLimits, RunClock
+    from .worker import tools_module
 
     settings = host.settings
     suspended = _paused_run(host, arguments, ctx)

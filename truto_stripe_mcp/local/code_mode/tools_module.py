@@ -83,13 +83,17 @@ class ToolsModule:
     ) -> None:
         self.host = host
         self.ctx = ctx
-        self.names = frozenset(spec.name for spec in specs)
+        self._reads = frozenset(spec.name for spec in specs if spec.is_read)
         self.max_calls = max_calls
         self.calls = calls
         self.notes: list[str] = []
         self.progress = Progress(ctx)
         self._gate = ctx.gate
         self._stopped_clock = stopped_clock
+
+    def reads(self, function: str) -> bool:
+        """A read runs while the program goes on; anything else runs alone (see :mod:`.answers`)."""
+        return function == PAGINATE or function in self._reads
 
     async def __call__(self, function: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if function == PAGINATE:
