@@ -104,6 +104,12 @@ async def test_listing_with_code_mode(sandbox: SandboxServer) -> None:
             )
         )
         assert count["result"] == 2
+        described = await spawned.client.call_tool("describe_tool", {"name": "create_a_stripe_refund"})
+        signature = json.loads(text_of(described))["python"]
+        assert (
+            signature.startswith("await tools.create_a_stripe_refund(*, ")
+            and "amount: int = ..." in signature
+        )
     async with spawn_server(
         code_env(sandbox, TRUTO_MCP_DISCOVERY_THRESHOLD="100000", TRUTO_MCP_TOOLS_PAGE_SIZE="0")
     ) as spawned:
@@ -260,6 +266,7 @@ async def test_progress_is_reported_while_a_program_runs(sandbox: SandboxServer)
     async with spawn_server(code_env(sandbox)) as spawned:
         result = await run(spawned.client, program, progress_callback=on_progress)
     assert answer(result)["result"] == 300
+    assert "pass `fields`" in text_of(result), "a long walk of whole items says how to make it faster"
     assert [progress for progress, _ in seen] == sorted({progress for progress, _ in seen}), "it only grows"
     assert any("list_all_stripe_charges page 3, 300 items" in (message or "") for _, message in seen)
 

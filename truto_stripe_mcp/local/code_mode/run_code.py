@@ -85,8 +85,9 @@ def _paused_run(host: ToolHost, arguments: dict[str, Any], ctx: CallContext) -> 
         if suspended is None:
             raise ToolError(
                 f"There is no paused program {run_id!r} to resume: it was resumed already, its approval "
-                "expired, or another server process holds it. Run the program again with `code`; a write "
-                "it repeats with the same arguments is not done twice."
+                "expired, or another server process holds it. Run the program again with `code`; if the "
+                "user approved a write, pass its token as `confirmation_token` in that very call of the "
+                "program (it approves that call once). A write repeated with the same arguments is not done twice."
             )
         return suspended
     if arguments.get("confirmation_token") is not None:

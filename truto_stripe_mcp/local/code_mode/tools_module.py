@@ -34,6 +34,9 @@ from .program_errors import CallFailed, LimitReached, PauseBefore
 from .stubs import DEFAULT_MAX_ITEMS, PAGINATE
 
 _MAX_NOTES = 20
+_SLOW_WITHOUT_FIELDS = 250
+"""Items from which a walk without ``fields`` earns a note: every field of every item crosses into
+the interpreter, and converting them costs more than reading them."""
 StoppedClock = Callable[[], AbstractContextManager[None]]
 
 
@@ -197,6 +200,11 @@ class ToolsModule:
             budget_chars=None,
             on_page=on_page,
         )
+        if len(walked.items) >= _SLOW_WITHOUT_FIELDS and "fields" not in arguments:
+            self._note(
+                f"tools.paginate({tool!r}) read {len(walked.items)} whole items; pass `fields` with only what "
+                "the program uses and it runs much faster."
+            )
         if not walked.complete:
             self._note(
                 f"tools.paginate({tool!r}) stopped at max_items={max_items}: the list has more items than the "
