@@ -13,7 +13,7 @@ import anyio
 import mcp_types as types
 import pytest
 
-from tests.conftest import FIXED_NOW, SECRET_KEY, assert_no_leak, server_env, spawn_server
+from tests.conftest import FIXED_NOW, SECRET_KEY, assert_no_leak, sandbox_config, server_env, spawn_server
 from truto_stripe_mcp.sandbox import SandboxServer
 
 pytestmark = pytest.mark.anyio
@@ -254,6 +254,19 @@ async def test_limits_stop_a_program_and_the_server_serves_the_next_call(sandbox
         assert answer(await run(client, "sum(range(10))"))["result"] == 45
         plain = await client.call_tool("list_all_stripe_customers", {"limit": 1})
         assert not plain.is_error
+
+
+async def test_tool_results_too_big_for_the_programs_memory_stop_it_cleanly() -> None:
+    """Whole charges take ~25 kB each inside the interpreter: 4,000 of them end a 64 MB program
+    (the worker is terminated), and the server runs the next program."""
+    program = "import tools\nlen(await tools.paginate('list_all_stripe_charges', max_items=4000))"
+    with SandboxServer(sandbox_config(num_charges=4_000)) as sandbox:
+        async with spawn_server(code_env(sandbox, TRUTO_MCP_CODE_MEMORY_MB="64")) as spawned:
+            stopped = await run(spawned.client, program)
+            assert stopped.is_error and stopped.structured_content["error"]["limit"] == "memory"
+            assert "64 MB" in text_of(stopped)
+            fits = answer(await run(spawned.client, program.replace("4000))", "4000, fields='amount'))")))
+            assert fits["result"] == 4_000
 
 
 async def test_progress_is_reported_while_a_program_runs(sandbox: SandboxServer) -> None:

@@ -248,7 +248,7 @@ class Program:
             inner = error.exception()
             if isinstance(inner, TimeoutError) and "time limit exceeded" in str(inner):
                 return self._timed_out()
-            if isinstance(inner, MemoryError) and "memory limit exceeded" in str(inner):
+            if isinstance(inner, MemoryError) and "memory limit" in str(inner):
                 megabytes = self.limits.memory_bytes // (1024 * 1024)
                 return self._stopped(
                     "memory", f"it used more than its {megabytes} MB of memory (--code-memory)."
