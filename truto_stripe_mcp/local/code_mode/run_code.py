@@ -16,6 +16,7 @@ it with the token the person agreed to.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -29,10 +30,11 @@ from ..tools import CallContext, LocalTool, ToolHost
 from .paused_runs import paused_runs
 from .program_errors import ProgramError, ProgramPaused, ProgramSuspended, Suspended
 from .stubs import type_error_hints
+from .tools_module import ToolsModule
 
 if TYPE_CHECKING:
+    from ...catalog.spec import ToolSpec
     from .interpreter import Finished
-    from .tools_module import ToolsModule
 
 NAME = "run_code"
 HEARTBEAT_SECONDS = 5.0
@@ -123,8 +125,6 @@ async def _run(host: ToolHost, arguments: dict[str, Any], ctx: CallContext) -> C
         max_output=min(settings.code_max_output, settings.result_budget // 2),
     )
     clock = RunClock(limits.timeout)
-    from .tools_module import ToolsModule
-
     tools = ToolsModule(
         host,
         ctx,
@@ -152,7 +152,7 @@ async def _run(host: ToolHost, arguments: dict[str, Any], ctx: CallContext) -> C
     return _result(finished, tools, settings.result_budget, limits.max_output)
 
 
-def _explained(failure: BaseException, host: ToolHost, code: Any, specs: Any) -> BaseException:
+def _explained(failure: BaseException, host: ToolHost, code: Any, specs: Sequence[ToolSpec]) -> BaseException:
     """The exception the agent gets for a run that did not finish."""
     if isinstance(failure, ProgramSuspended):
         reason, suspended = failure.reason, failure.suspended
