@@ -68,6 +68,32 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
         "(env TRUTO_MCP_DISCOVERY)",
     )
     group.add_argument(
+        "--code-mode",
+        action="store_true",
+        default=default,
+        help="add run_code: a sandboxed Python program that calls the tools and returns only its answer; "
+        "with --discovery, only search_tools, describe_tool and run_code are listed (env TRUTO_MCP_CODE_MODE)",
+    )
+    group.add_argument(
+        "--code-timeout",
+        type=float,
+        default=default,
+        help="seconds a run_code program may take (default 60; env TRUTO_MCP_CODE_TIMEOUT)",
+    )
+    group.add_argument(
+        "--code-memory",
+        dest="code_memory_mb",
+        type=int,
+        default=default,
+        help="megabytes a run_code program may use (default 256; env TRUTO_MCP_CODE_MEMORY_MB)",
+    )
+    group.add_argument(
+        "--code-max-calls",
+        type=int,
+        default=default,
+        help="tool calls (list pages included) per run_code program (default 500; env TRUTO_MCP_CODE_MAX_CALLS)",
+    )
+    group.add_argument(
         "--methods",
         default=default,
         help="comma list: list,get,create,update,delete,read,write,custom or a custom method (env TRUTO_MCP_METHODS)",
@@ -193,6 +219,10 @@ _SETTING_FLAGS = (
     "stateless",
     "toolsets",
     "discovery",
+    "code_mode",
+    "code_timeout",
+    "code_memory_mb",
+    "code_max_calls",
     "api_key",
     "integrated_account_id",
     "base_url",
@@ -220,7 +250,7 @@ def settings_from_args(args: argparse.Namespace) -> Settings:
     overrides = {name: getattr(args, name, None) for name in _SETTING_FLAGS}
     if overrides["sandbox"] is False:
         overrides["sandbox"] = None
-    for flag in ("read_only", "discovery", "stateless", "include_undocumented", "keep_empty"):
+    for flag in ("read_only", "discovery", "code_mode", "stateless", "include_undocumented", "keep_empty"):
         if overrides[flag] is False:
             overrides[flag] = None
     return load_settings(**overrides)

@@ -162,6 +162,13 @@ class Settings(BaseSettings):
     allowed_hosts: CommaList = Field((), validation_alias="TRUTO_MCP_ALLOWED_HOSTS")
     allowed_origins: CommaList = Field((), validation_alias="TRUTO_MCP_ALLOWED_ORIGINS")
 
+    # Code mode: run_code, a sandboxed Python program calling the tools (pydantic-monty).
+    code_mode: bool = Field(False, validation_alias="TRUTO_MCP_CODE_MODE")
+    code_timeout: float = Field(60.0, gt=0, le=3_600, validation_alias="TRUTO_MCP_CODE_TIMEOUT")
+    code_memory_mb: int = Field(256, ge=16, le=16_384, validation_alias="TRUTO_MCP_CODE_MEMORY_MB")
+    code_max_calls: int = Field(500, ge=1, le=100_000, validation_alias="TRUTO_MCP_CODE_MAX_CALLS")
+    code_max_output: int = Field(10_000, ge=100, validation_alias="TRUTO_MCP_CODE_MAX_OUTPUT")
+
     # Serve against the embedded sandbox instead of api.truto.one.
     sandbox: bool = Field(False, validation_alias="TRUTO_MCP_SANDBOX")
 
@@ -241,6 +248,19 @@ class Settings(BaseSettings):
         value = value.strip().lower()
         if value not in APPROVAL_PATHS:
             raise ValueError(f"TRUTO_MCP_APPROVAL must be page or token (got {value!r})")
+        return value
+
+    @field_validator("code_mode")
+    @classmethod
+    def _interpreter_installed(cls, value: bool) -> bool:
+        """Code mode runs programs in pydantic-monty, an optional dependency: say so at start-up,
+        not at the first run_code."""
+        from importlib.util import find_spec
+
+        if value and find_spec("pydantic_monty") is None:
+            raise ValueError(
+                "code mode needs pydantic-monty; install it with pip install 'truto-stripe-mcp[code]'"
+            )
         return value
 
     @field_validator("state")

@@ -149,18 +149,25 @@ class ToolRunner:
 
     async def listed_tools(self, *, refresh: bool = False) -> tuple[list[ToolSpec], list[LocalTool]]:
         """What tools/list shows: the selection, or in discovery mode a few essentials plus the
-        meta-tools that reach the rest."""
+        meta-tools that reach the rest; with code mode, run_code too (in discovery mode, only
+        the tools that find, describe and program the rest)."""
         selected = await self.selected_tools(refresh=refresh)
+        code_mode = self.settings.code_mode
         if self.discovery_active(len(selected)):
+            if code_mode:
+                return [], self._allowed(inventory.CODE_MODE_DISCOVERY)
             essentials = [spec for spec in selected if ESSENTIALS.contains(spec)]
             return essentials, self._allowed(inventory.DISCOVERY)
-        return selected, self._allowed(inventory.ALWAYS_LISTED)
+        extra = inventory.CODE_MODE if code_mode else ()
+        return selected, self._allowed((*inventory.ALWAYS_LISTED, *extra))
 
     def _allowed(self, tools: tuple[LocalTool, ...]) -> list[LocalTool]:
         return [tool for tool in tools if self.filter.local_refusal(tool.name) is None]
 
     async def _local_tool(self, name: str) -> LocalTool | None:
         tool = inventory.BY_NAME.get(name)
+        if name in inventory.CODE_MODE_ONLY and not self.settings.code_mode:
+            return None
         if tool is None or name not in inventory.DISCOVERY_ONLY:
             return tool
         return tool if self.discovery_active(len(await self.selected_tools())) else None

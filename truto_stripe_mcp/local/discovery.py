@@ -14,6 +14,7 @@ from ..catalog.search import NoMatch, no_match, search
 from ..catalog.toolsets import Rule, Toolset
 from ..errors import InvalidArgumentsError, ToolRefusedError, UnknownToolError
 from ..pipeline.call import CallOutcome
+from .code_mode.stubs import tool_signature
 from .tools import CallContext, LocalTool, ToolHost
 
 ESSENTIALS = Toolset(
@@ -75,15 +76,16 @@ def _nothing_matched(query: str, why: NoMatch, *, offered: int, every_toolset: b
 
 async def _describe_tool(host: ToolHost, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
     spec = await host.resolve(arguments["name"])
-    return CallOutcome(
-        {
-            "name": spec.name,
-            "title": spec.title,
-            "description": spec.agent_description,
-            "inputSchema": spec.input_schema,
-            "annotations": spec.annotations,
-        }
-    )
+    described = {
+        "name": spec.name,
+        "title": spec.title,
+        "description": spec.agent_description,
+        "inputSchema": spec.input_schema,
+        "annotations": spec.annotations,
+    }
+    if host.settings.code_mode:  # how a run_code program calls it, types included
+        described["python"] = tool_signature(spec)
+    return CallOutcome(described)
 
 
 async def _call_tool(host: ToolHost, arguments: dict[str, Any], ctx: CallContext) -> CallOutcome:
