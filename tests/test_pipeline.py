@@ -242,7 +242,9 @@ class FakeSender:
         self.body, self.status, self.replayed = body, status, replayed
         self.requests: list[ProxyRequest] = []
 
-    async def send(self, request: ProxyRequest, *, on_wait: Any = None) -> ProxyResponse:
+    async def send(
+        self, request: ProxyRequest, *, on_wait: Any = None, deadline_at: Any = None
+    ) -> ProxyResponse:
         self.requests.append(request)
         return ProxyResponse(status=self.status, headers={}, body=self.body, replayed=self.replayed)
 

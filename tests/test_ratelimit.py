@@ -519,7 +519,65 @@ def test_decide_gives_up_when_wait_exceeds_max_wait() -> None:
 def test_decide_huge_retry_after_gives_up_without_crashing() -> None:
     d = decide(status=429, headers={"retry-after": "99999999999999999999"})
     assert d.retry is False
-    assert d.give_up is not None and "the limit resets in" in d.give_up
+    assert d.give_up is not None and "this server asks again after at most 60 s" in d.give_up
+    assert d.reset_at == NOW + 60, "the retry time the agent is told is the cap, not the header's"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [{"retry-after": "1000000000"}, {"ratelimit-reset": "999999999"}, {"retry-after": "61"}],
+    ids=["retry-after-31-years", "reset-read-as-31-years", "just-over"],
+)
+def test_decide_a_wait_past_the_block_cap_is_cut_to_it(headers: dict[str, str]) -> None:
+    """A server asking for longer than ``max_block`` is asked again after the cap."""
+    policy = RetryPolicy(max_wait=60.0, deadline=120.0)
+    d = decide(status=429, headers=headers, policy=policy)
+    assert (d.retry, d.delay, d.reset_at) == (True, 60.0, NOW + 60)
+    small = RetryPolicy(max_block=2.0)
+    assert decide(status=429, headers=headers, policy=small).delay == 2.0
+    assert decide(status=502, headers=headers, policy=small).delay == (
+        2.0 if "retry-after" in headers else 0.25
+    )
+
+
+def test_decide_a_capped_wait_that_is_still_too_long_says_both() -> None:
+    d = decide(status=429, remote_error=True, headers={"retry-after": "1000000000"})
+    assert d.give_up == (
+        "Rate limited by Stripe (429): the server asked to wait about 32 years; this server asks again after"
+        f" at most 60 s (at {format_epoch(NOW + 60)}), longer than the 30 s this server waits."
+        " Retry the call after that time."
+    )
+
+
+def test_decide_a_key_still_in_use_is_resent_until_the_deadline_not_counted_as_an_attempt() -> None:
+    conflict = {"status": 409, "remote_error": True}
+    d = POLICY.decide(
+        attempt=9,
+        headers=None,
+        transport_error=False,
+        started_at=NOW,
+        now=NOW,
+        rand=0.5,
+        error_code="idempotency_key_in_use",
+        **conflict,  # type: ignore[arg-type]
+    )
+    assert (d.retry, d.kind, d.delay) == (True, "in_progress", 0.75)
+    late = POLICY.decide(
+        attempt=1,
+        headers=None,
+        transport_error=False,
+        started_at=NOW - 59.5,
+        now=NOW,
+        rand=0.5,
+        error_code="idempotency_key_in_use",
+        **conflict,  # type: ignore[arg-type]
+    )
+    assert (late.retry, late.kind) == (False, "in_progress")
+    assert (
+        late.give_up is not None and "still in progress when this call's 60 s deadline came" in late.give_up
+    )
+    other = decide(status=409, remote_error=True)
+    assert (other.retry, other.kind) == (False, "fatal"), "any other 409 is Stripe's final answer"
 
 
 def test_decide_deadline_give_up_message() -> None:
@@ -731,6 +789,48 @@ def test_429_block_only_extends() -> None:
     assert state.blocked_until == NOW + 10
     state.observe(info(NOW + 1, retry_after="20"), 429, NOW + 1)
     assert state.blocked_until == NOW + 21
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"retry_after": "1000000000"},
+        {"ratelimit_reset": "999999999", "ratelimit_remaining": "0"},
+        {"retry_after": "Fri, 31 Dec 9999 23:59:59 GMT"},
+    ],
+    ids=["retry-after-1e9", "reset-read-as-31-years", "http-date-in-9999"],
+)
+def test_a_429_asking_for_decades_blocks_for_the_cap_then_lets_the_server_say_again(
+    headers: dict[str, str],
+) -> None:
+    state = RateLimitState(limit=10, window=1.0, remaining=5, reset_at=NOW + 1)
+    state.observe(info(NOW, **headers), 429, NOW)
+    assert state.reserve(NOW) == pytest.approx(60.0)
+    assert state.reserve(NOW + 59) == pytest.approx(1.0)
+    assert state.reserve(NOW + 60) == 0.0, "after the cap, a request goes out"
+    short = RateLimitState()
+    short.observe(info(NOW, **headers), 429, NOW, max_block=2.0)
+    assert short.reserve(NOW, max_block=2.0) == pytest.approx(2.0)
+    assert short.reserve(NOW + 2, max_block=2.0) == 0.0
+
+
+def test_a_spent_window_said_to_reset_in_decades_waits_only_the_cap() -> None:
+    state = RateLimitState()
+    state.observe(
+        info(NOW, ratelimit_limit="100", ratelimit_remaining="0", ratelimit_reset="999999999"), 200, NOW
+    )
+    assert state.reserve(NOW) == pytest.approx(60.0)
+    assert state.reserve(NOW + 60) == 0.0
+
+
+def test_a_decades_long_window_or_an_old_stored_block_is_held_to_the_cap() -> None:
+    """A window of ``w=1000000000`` rolled forward, or a block stored by a server without the cap
+    (or with a longer one), never makes anyone wait past the cap from now."""
+    rolled = RateLimitState(limit=1, window=1e9, remaining=0, reset_at=NOW)
+    assert rolled.reserve(NOW) == 0.0 and rolled.reserve(NOW) == pytest.approx(60.0)
+    stored = RateLimitState.from_json(RateLimitState(blocked_until=NOW + 1e9, reset_at=NOW + 1e9).to_json())
+    assert stored.reserve(NOW, max_block=5.0) == pytest.approx(5.0)
+    assert stored.reserve(NOW + 5, max_block=5.0) == 0.0
 
 
 def test_429_uses_reset_when_no_retry_after() -> None:

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from truto_stripe_mcp.errors import ToolError, TransportError, UpstreamError
+from truto_stripe_mcp.errors import KeyInUseError, ToolError, TransportError, UpstreamError
 from truto_stripe_mcp.pipeline.idempotency import IdempotencyKeys
 from truto_stripe_mcp.upstream.client import ProxyRequest, ProxyResponse
 from truto_stripe_mcp.upstream.governor import RateLimitedError, RateLimitGovernor, Wait
@@ -40,9 +40,11 @@ class Script:
     def __init__(self, answers: Sequence[ProxyResponse | Exception]) -> None:
         self.answers = list(answers)
         self.sent: list[ProxyRequest] = []
+        self.time_left: list[float | None] = []
 
-    async def send(self, request: ProxyRequest) -> ProxyResponse:
+    async def send(self, request: ProxyRequest, *, time_left: float | None = None) -> ProxyResponse:
         self.sent.append(request)
+        self.time_left.append(time_left)
         answer = self.answers.pop(0)
         if isinstance(answer, Exception):
             raise answer
@@ -127,6 +129,42 @@ async def test_transport_errors_are_retried_and_keep_the_idempotency_key() -> No
     script = Script([TransportError("reset"), TransportError("timeout"), response(200)])
     await sender(script, clock).send(POST)
     assert [r.idempotency_key for r in script.sent] == ["k1", "k1", "k1"]
+
+
+def key_in_use() -> ProxyResponse:
+    body = {
+        "statusCode": 409,
+        "truto_is_remote_error": True,
+        "message": "There is currently another in-progress request using this Idempotent Key",
+        "raw_response": {"error": {"type": "idempotency_error", "code": "idempotency_key_in_use"}},
+    }
+    return response(409, body=body)
+
+
+async def test_a_key_still_in_use_is_resent_until_stripe_is_done_without_using_up_attempts() -> None:
+    clock = FakeClock()
+    script = Script([TransportError("timeout"), key_in_use(), key_in_use(), key_in_use(), response(200)])
+    result = await sender(script, clock, max_attempts=2).send(POST)
+    assert result.ok and len(script.sent) == 5
+    assert {r.idempotency_key for r in script.sent} == {"k1"}
+    assert clock.slept[1:] == [0.75, 0.75, 0.75], "0.5 to 1 s between resends (rand 0.5)"
+
+
+async def test_a_key_still_in_use_at_the_deadline_says_the_request_may_still_complete() -> None:
+    clock = FakeClock()
+    script = Script([key_in_use()] * 20)
+    with pytest.raises(KeyInUseError) as caught:
+        await sender(script, clock, deadline=5.0).send(POST)
+    assert 5 <= len(script.sent) <= 10
+    assert caught.value.sent and caught.value.details()["status"] == 409
+    assert "still processing an earlier create_a_stripe_refund request" in caught.value.agent_message()
+
+
+async def test_each_attempt_may_take_only_the_time_left_to_the_deadline() -> None:
+    clock = FakeClock()
+    script = Script([response(502), response(502), response(200)])
+    await sender(script, clock, deadline=10.0, base_backoff=2.0, max_backoff=2.0).send(GET)
+    assert script.time_left == [10.0, 9.0, 8.0], "the deadline minus the 1 s backoffs slept so far"
 
 
 async def test_mutation_without_a_key_is_refused() -> None:

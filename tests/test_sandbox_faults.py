@@ -156,6 +156,38 @@ def test_drop_after_commit_then_retry_with_same_key(client: httpx.Client, sandbo
     assert sandbox.requests_to("refunds")[0].dropped is True
 
 
+def test_a_slow_write_holds_its_key_as_stripe_does(server: SandboxServer, sandbox: Sandbox) -> None:
+    """While a write with an Idempotency-Key is still being processed (a ``delay`` fault), Stripe
+    answers the same key with 409 ``idempotency_key_in_use``; once it is done, with its replay."""
+    sandbox.faults.inject(Fault(delay=0.6, method="POST", resource="refunds"))
+    body = {"charge": JANE_CHARGE_ID, "amount": 400}
+    headers = {**AUTH, "Idempotency-Key": "slow-1"}
+    answers: dict[str, httpx.Response] = {}
+
+    def first() -> None:
+        with httpx.Client(base_url=server.url, headers=headers, timeout=5.0) as slow:
+            answers["first"] = slow.post("/proxy/refunds", params=ACCOUNT, json=body)
+
+    async def race() -> None:
+        async with anyio.create_task_group() as group:
+            group.start_soon(anyio.to_thread.run_sync, first)
+            while not sandbox.requests_to("refunds"):
+                await anyio.sleep(0.01)
+            async with httpx.AsyncClient(base_url=server.url, headers=headers, timeout=5.0) as other:
+                answers["racing"] = await other.post("/proxy/refunds", params=ACCOUNT, json=body)
+
+    anyio.run(race)
+    racing = answers["racing"]
+    assert racing.status_code == 409, racing.text
+    assert racing.json()["raw_response"]["error"]["code"] == "idempotency_key_in_use"
+    assert answers["first"].status_code == 200
+    with httpx.Client(base_url=server.url, headers=headers, timeout=5.0) as later:
+        again = later.post("/proxy/refunds", params=ACCOUNT, json=body)
+    assert again.headers["idempotent-replayed"] == "true"
+    assert again.json()["id"] == answers["first"].json()["id"]
+    assert sandbox.store.count("refunds", charge=JANE_CHARGE_ID) == 1
+
+
 def test_drop_before_commit(client: httpx.Client, sandbox: Sandbox) -> None:
     sandbox.faults.inject(Fault(drop_before_commit=True, resource="customers"))
     with pytest.raises(httpx.TransportError):

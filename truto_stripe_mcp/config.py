@@ -148,6 +148,8 @@ class Settings(BaseSettings):
     max_attempts: int = Field(5, ge=1, le=20, validation_alias="TRUTO_MCP_MAX_ATTEMPTS")
     max_wait: float = Field(30.0, ge=0, validation_alias="TRUTO_MCP_MAX_WAIT")
     deadline: float = Field(45.0, gt=0, validation_alias="TRUTO_MCP_DEADLINE")
+    # The longest a server's wait (Retry-After, ratelimit-reset) holds calls back before asking again.
+    max_block: float = Field(60.0, gt=0, le=86_400, validation_alias="TRUTO_MCP_MAX_BLOCK")
     idempotency_window: float = Field(600.0, ge=0, validation_alias="TRUTO_MCP_IDEMPOTENCY_WINDOW")
     # Where the dedupe window, the rate-limit window and confirmation tokens live, shared by
     # every process of the account: sqlite (default), sqlite:///PATH, redis://..., memory.

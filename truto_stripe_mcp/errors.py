@@ -11,6 +11,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
+from .body_preview import body_preview, format_bytes, json_kind
 from .redaction import redact
 
 
@@ -105,6 +106,18 @@ class UpstreamError(ToolError):
             missing_scopes=scopes,
         )
 
+    @property
+    def replayed(self) -> bool:
+        """Stripe sent its stored answer to an earlier request with the same Idempotency-Key
+        (``Idempotent-Replayed: true``): this request was not tried again."""
+        return str(self.headers.get("idempotent-replayed", "")).lower() == "true"
+
+    @property
+    def stripe_code(self) -> str | None:
+        """Stripe's error code (``card_declined``, ``idempotency_key_in_use`` ...), when it sent one."""
+        code = self.stripe.get("code")
+        return code if isinstance(code, str) else None
+
     def status_label(self) -> str:
         """``HTTP 400`` plus Stripe's error type/code when it sent them: ``HTTP 400 (card_error/card_declined)``."""
         kind = "/".join(str(self.stripe[k]) for k in ("type", "code") if k in self.stripe)
@@ -139,6 +152,8 @@ class UpstreamError(ToolError):
             out["stripe_error"] = self.stripe
         if self.missing_scopes:
             out["missing_scopes"] = list(self.missing_scopes)
+        if self.replayed:
+            out["replayed"] = True
         return out
 
 
@@ -207,10 +222,6 @@ def _hint(status: int, remote: bool) -> str | None:
     return _HINTS.get(status)
 
 
-class TransportError(ToolError):
-    """The request never got an HTTP answer (connection refused, timeout, reset)."""
-
-
 class StateUnavailableError(ToolError):
     """The shared state (the SQLite file, Redis) cannot be used.
 
@@ -235,19 +246,24 @@ class StateUnavailableError(ToolError):
         return redact(f"the shared state ({self.where}) cannot be used: {self.reason}")
 
 
-class UnusableResponseError(ToolError):
-    """Truto answered, but with nothing this server can hand on as Stripe's answer.
+class OutcomeUnknownError(ToolError):
+    """Whether the request was carried out is not known: no answer came, or none this server
+    can hand on as Stripe's.
 
-    Never retried here: a read could be, but a write may already have been carried out, and
-    whether to repeat it is the caller's decision. The runner adds, for writes, how to repeat
-    it safely (:meth:`after_write`); reads get the subclass's ``read_advice``.
+    Never resent blindly by the caller's agent: a write may already have happened. For a write
+    that may have reached Truto (``sent``), the idempotency stage says how to repeat it without
+    doing it twice (:meth:`after_write`); otherwise ``advice`` says what to do.
     """
 
     read_advice = ""
+    """The advice when no write may have happened (a subclass's default)."""
 
-    def __init__(self, summary: str, **facts: Any) -> None:
+    def __init__(self, summary: str, *, sent: bool = True, advice: str = "", **facts: Any) -> None:
         super().__init__(summary)
         self.summary = summary
+        self.sent = sent
+        """The request may have reached Truto (False only when it certainly did not)."""
+        self.advice = advice or self.read_advice
         self.facts = facts
         self.write_advice = ""
 
@@ -256,8 +272,7 @@ class UnusableResponseError(ToolError):
         self.write_advice = advice
 
     def agent_message(self) -> str:
-        advice = self.write_advice or self.read_advice
-        return f"{self.summary} {advice}".rstrip()
+        return " ".join(part for part in (self.summary, self.write_advice or self.advice) if part)
 
     def details(self) -> dict[str, Any]:
         facts = {key: value for key, value in self.facts.items() if value is not None}
@@ -266,6 +281,33 @@ class UnusableResponseError(ToolError):
             **facts,
             "may_have_been_carried_out": bool(self.write_advice),
         }
+
+
+class TransportError(OutcomeUnknownError):
+    """The request never got an HTTP answer (connection refused, timeout, reset).
+
+    ``sent`` is False only when no connection was made (nothing can have happened); a reset
+    or a timeout after the request went out leaves a write's outcome unknown.
+    """
+
+
+class DeadlineError(TransportError):
+    """The call's deadline came while an attempt was still waiting for its answer: the
+    attempt was abandoned there, so the deadline bounds the whole call."""
+
+
+class KeyInUseError(OutcomeUnknownError):
+    """Stripe kept answering 409 ``idempotency_key_in_use`` (an earlier request with the same
+    key still being processed) until the call's deadline: that request may yet complete."""
+
+
+class UnusableResponseError(OutcomeUnknownError):
+    """Truto answered, but with nothing this server can hand on as Stripe's answer.
+
+    Never retried here: a read could be, but a write may already have been carried out, and
+    whether to repeat it is the caller's decision. The idempotency stage adds, for writes, how
+    to repeat it safely (:meth:`after_write`); reads get the subclass's ``read_advice``.
+    """
 
 
 class UnexpectedBodyError(UnusableResponseError):
@@ -322,39 +364,6 @@ class ResponseTooLargeError(UnusableResponseError):
             content_length=content_length,
             content_type=content_type or None,
         )
-
-
-PREVIEW_CHARS = 100
-
-
-def body_preview(text: str, limit: int = PREVIEW_CHARS) -> str:
-    """The first ``limit`` characters of an upstream body for an error message: whitespace runs
-    collapsed (HTML is mostly indentation) and every configured secret masked, since an upstream
-    page may echo the request's credentials."""
-    head = " ".join(text[: limit * 40].split())
-    masked = redact(head)
-    return masked if len(masked) <= limit else masked[:limit] + "…"
-
-
-def json_kind(value: Any) -> str:
-    """JSON's name for a parsed value's type: ``string``, ``number``, ``array`` ..."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int | float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def format_bytes(count: int) -> str:
-    """``33554432`` -> ``32 MiB (33554432 bytes)``; small counts stay in bytes."""
-    if count < 1 << 20:
-        return f"{count} bytes"
-    mib = f"{count / (1 << 20):.1f}".removesuffix(".0")
-    return f"{mib} MiB ({count} bytes)"
 
 
 _REASONS = {

@@ -81,11 +81,14 @@ class ToolRunner:
             exclude_tools=settings.exclude_tools,
             read_only=settings.read_only,
         )
-        self.governor = RateLimitGovernor(self.state)
+        self.governor = RateLimitGovernor(self.state, max_block=settings.max_block)
         self.sender = RetryingSender(
             client,
             RetryPolicy(
-                max_attempts=settings.max_attempts, max_wait=settings.max_wait, deadline=settings.deadline
+                max_attempts=settings.max_attempts,
+                max_wait=settings.max_wait,
+                deadline=settings.deadline,
+                max_block=settings.max_block,
             ),
             self.governor,
         )

@@ -25,25 +25,30 @@ START = 1_764_000_000.0
 KEY = "window-under-test"
 
 # Resets near each other (within a window's tolerance of an earlier one) are where the branches differ.
+# Absurd waits (Retry-After 10**9, a reset read as 31 years, a window of an hour or of decades)
+# meet the block cap, which each call passes in (``max_block``).
+ABSURD = [3_600.0, 999_999_999.0, 1e9]
 optional_seconds = st.one_of(
     st.none(),
     st.floats(0, 20, allow_nan=False, allow_infinity=False),
-    st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.8, 1.0, 1.2, 1.3, 1.4, 2.0]),
+    st.sampled_from([0.1, 0.3, 0.5, 0.7, 0.8, 1.0, 1.2, 1.3, 1.4, 2.0, *ABSURD]),
 )
-elapsed = st.one_of(st.floats(0, 3, allow_nan=False), st.sampled_from([0.0, 0.1, 0.2, 0.3, 0.5]))
+elapsed = st.one_of(st.floats(0, 3, allow_nan=False), st.sampled_from([0.0, 0.1, 0.2, 0.3, 0.5, 61.0]))
+max_blocks = st.sampled_from([60.0, 60.0, 1.0, 5.0])
 infos = st.builds(
     RateLimitInfo,
     limit=st.one_of(st.none(), st.integers(1, 100)),
-    window=st.sampled_from([None, 0.5, 1.0, 10.0, 60.0]),
+    window=st.sampled_from([None, 0.5, 1.0, 10.0, 60.0, 3_600.0, 1e9]),
     remaining=st.one_of(st.none(), st.integers(0, 100)),
     reset_after=optional_seconds,
-    retry_after=st.one_of(st.none(), st.floats(0, 10, allow_nan=False)),
+    retry_after=st.one_of(st.none(), st.floats(0, 10, allow_nan=False), st.sampled_from(ABSURD)),
     reset_resolution=st.sampled_from([None, 0.001, 1.0]),
 )
-reserve = st.tuples(st.just("reserve"), elapsed)
+reserve = st.tuples(st.just("reserve"), elapsed, max_blocks)
 observe = st.tuples(
     st.just("observe"),
     elapsed,
+    max_blocks,
     st.sampled_from([200, 200, 429]),
     st.sampled_from(["none", "current", "stale"]),
     infos,
@@ -117,13 +122,15 @@ def test_the_lua_window_agrees_with_the_python_one(
     now = START
     for step in sequence:
         now += step[1]
+        max_block = step[2]
         if step[0] == "reserve":
-            wait, generation = script(keys=[KEY], args=["reserve", repr(now), 60_000])
-            expected = reference.reserve(now)
+            wait, generation = script(keys=[KEY], args=["reserve", repr(now), 60_000, repr(max_block)])
+            expected = reference.reserve(now, max_block)
             assert math.isclose(float(wait), expected, abs_tol=1e-9), (step, wait, expected)
             assert int(generation) == reference.generation
+            assert expected <= max_block, "no wait past the cap"
         else:
-            _, _, status, which, info = step
+            _, _, _, status, which, info = step
             generation = {
                 "none": None,
                 "current": reference.generation,
@@ -152,8 +159,9 @@ def test_the_lua_window_agrees_with_the_python_one(
                     _arg(info.reset_after),
                     _arg(info.retry_after),
                     _arg(info.reset_resolution),
+                    repr(max_block),
                 ],
             )
-            reference.observe(info, status, now, generation)
+            reference.observe(info, status, now, generation, max_block)
         lua, python = _stored(client), _reference(reference)
         assert _same(lua, python), (step, lua, python)

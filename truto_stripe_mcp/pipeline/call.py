@@ -40,6 +40,8 @@ class ToolCall:
     """The agent's own `idempotency_key`, or the one the dedupe window chose, once a stage set it."""
     confirmation_token: str | None = None
     """The agent's `confirmation_token`, set aside for the approval stage."""
+    deadline_at: float | None = None
+    """When (epoch) the call must be over, once approved; None: the sender's deadline from sending."""
 
 
 @dataclass(frozen=True)

@@ -12,7 +12,10 @@ this holds across processes and restarts:
   the key; a repeat of one Stripe definitely refused (a decline, a 400) gets a fresh key,
   so the agent can retry once it fixed the cause;
 * two identical calls in flight at once, in one process or two, make one mutation: the
-  second waits for the first, then sends with its key and gets Stripe's replay.
+  second waits for the first, then sends with its key and gets Stripe's replay;
+* a write whose outcome is unknown (its answer lost, the deadline come first, Stripe still
+  processing its key) says so, and how to repeat it without doing it twice;
+* an answer Stripe replayed, or one to a reused key, says it is a replay, success or error.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from typing import Any
 
 import anyio
 
-from ..errors import ToolError, UnusableResponseError, UpstreamError
+from ..errors import OutcomeUnknownError, ToolError, UpstreamError
 from ..state.memory import MemoryState
 from ..state.store import KeyRecord, KeyStatus, StateStore
 from .call import CallOutcome, Next, ToolCall
@@ -176,6 +179,10 @@ class IdempotencyKeys:
             except Exception as exc:  # a lease not renewed only lets a repeat take over sooner
                 logger.warning("could not renew the lease of a write in flight (%s)", exc)
 
+    def now(self) -> float:
+        """This window's clock (epoch seconds)."""
+        return self._clock()
+
     def repeat_advice(self, tool: str, choice: KeyChoice) -> str:
         """For a write whose answer was unusable: it may have happened, and how to repeat it
         without doing it twice (the same Idempotency-Key makes Stripe return its first result)."""
@@ -222,13 +229,25 @@ class AssignIdempotencyKey:
         if call.spec.is_read:
             return await call_next(call)
         tool = call.spec.name
+        # One deadline for the wait for an identical call and the send.
+        deadline_at = self.keys.now() + self.wait_for
         choice = await self.keys.choose(tool, call.arguments, call.idempotency_key, wait_for=self.wait_for)
         error: BaseException | None = None
         try:
-            outcome = await self._holding_lease(choice, call_next(replace(call, idempotency_key=choice.key)))
-        except UnusableResponseError as exc:
+            outcome = await self._holding_lease(
+                choice, call_next(replace(call, idempotency_key=choice.key, deadline_at=deadline_at))
+            )
+        except OutcomeUnknownError as exc:
             error = exc
-            exc.after_write(self.keys.repeat_advice(tool, choice))
+            if exc.sent:
+                exc.after_write(self.keys.repeat_advice(tool, choice))
+            raise
+        except UpstreamError as exc:
+            error = exc
+            if exc.replayed or choice.reused:
+                exc.note = " ".join(
+                    part for part in (exc.note, replayed_error_note(tool, choice, exc)) if part
+                )
             raise
         except BaseException as exc:
             error = exc
@@ -259,6 +278,31 @@ class AssignIdempotencyKey:
             raise group_error.exceptions[0] from None
         assert outcome is not None
         return outcome
+
+
+def replayed_error_note(tool: str, choice: KeyChoice, error: UpstreamError) -> str:
+    """For an error that answers a reused key: whether Stripe replayed a stored answer (the request
+    was not tried again), and how to really try again once the cause is fixed."""
+    if choice.reused:
+        ago = max(0, round(time.time() - choice.first_used_at))
+        first = f"This call reused the Idempotency-Key of an identical {tool} call made {ago} s ago"
+    elif choice.explicit:
+        first = (
+            "Your `idempotency_key` had been used before (by an earlier call, or by an attempt of this one)"
+        )
+    else:
+        first = "An earlier attempt of this call (its answer was lost) used the same Idempotency-Key"
+    if error.replayed:
+        said = "Stripe answered with its stored answer to that request: this is a replay, nothing was tried again"
+    else:
+        said = "Stripe did not mark this answer as a replay"
+    if choice.explicit:
+        again = "To try again after fixing the cause, call with a new `idempotency_key`."
+    elif 400 <= error.status < 500 and error.status != 409:
+        again = "Stripe refused it, so the next identical call is sent afresh with a new Idempotency-Key."
+    else:
+        again = "An identical call within the dedupe window reuses the key again."
+    return f"Replay: {first}. {said}. {again}"
 
 
 def replay_note(tool: str, choice: KeyChoice, stripe_said_replayed: bool) -> str:

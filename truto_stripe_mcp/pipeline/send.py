@@ -74,7 +74,7 @@ class Send:
         path_id, query, body = spec.split_arguments(call.arguments)
         request = route(spec, path_id=path_id, query=query, body=body, idempotency_key=call.idempotency_key)
         logger.info("%s: %s %s", spec.name, request.http_method, request.path)
-        response = await self.sender.send(request, on_wait=call.on_wait)
+        response = await self.sender.send(request, on_wait=call.on_wait, deadline_at=call.deadline_at)
         data = response.json_object()
         if spec.method == "list":
             page_items_of(data)  # checked here, before `fields` shaping could drop a bad `result`

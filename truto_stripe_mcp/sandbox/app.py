@@ -75,6 +75,15 @@ class Reply:
     headers: dict[str, str]
 
 
+@dataclass(frozen=True)
+class _Claim:
+    """A write's Idempotency-Key, claimed until its request ran (no key: nothing claimed)."""
+
+    key: str | None
+    fingerprint: str
+    headers: dict[str, str]
+
+
 def _error_reply(error: ApiError) -> Reply:
     return Reply(error.status, dumps(error.body), dict(error.headers))
 
@@ -234,12 +243,13 @@ class Sandbox:
             return _error_reply(truto_error(404, f"Integrated account {account} not found"))
         return None
 
-    def _dispatch(self, route: Route, record: RecordedRequest) -> Reply:
-        """Run the request; a sandbox bug becomes Truto's plain 500 rather than a dead socket."""
+    def _dispatch(self, route: Route, record: RecordedRequest, claim: _Claim | None = None) -> Reply:
+        """Run the request (``claim``: its key is already held); a sandbox bug becomes Truto's
+        plain 500 rather than a dead socket."""
         try:
             if route.kind == "tools":
                 return self._tools(record)
-            return self._proxy(route, record)
+            return self._proxy(route, record, claim)
         except Exception:
             logger.exception("sandbox error while handling %s %s", record.method, record.path)
             return _error_reply(truto_error(500, "Internal sandbox error"))
@@ -257,8 +267,12 @@ class Sandbox:
             return _error_reply(error)
         return Reply(200, dumps(body), {})
 
-    def _proxy(self, route: Route, record: RecordedRequest) -> Reply:
-        assert route.resource is not None and route.action is not None
+    def _proxy(self, route: Route, record: RecordedRequest, claim: _Claim | None = None) -> Reply:
+        opened = claim or self._open(record)
+        return opened if isinstance(opened, Reply) else self._execute(route, record, opened)
+
+    def _open(self, record: RecordedRequest) -> Reply | _Claim:
+        """Stripe's first step: a replay or a 409 for a key already used, else the key claimed."""
         self._request_ids += 1
         headers = {"request-id": f"req_sandbox{self._request_ids:08d}"}
         key = record.headers.get("idempotency-key") if record.method in MUTATING else None
@@ -273,6 +287,12 @@ class Sandbox:
                 return Reply(
                     stored.status, stored.body, {**dict(stored.headers), "idempotent-replayed": "true"}
                 )
+        return _Claim(key, print_, headers)
+
+    def _execute(self, route: Route, record: RecordedRequest, claim: _Claim) -> Reply:
+        """Run the request, store its answer under its key and release the key."""
+        assert route.resource is not None and route.action is not None
+        key, headers = claim.key, claim.headers
         to_store: StoredResponse | None = None
         try:
             try:
@@ -287,11 +307,24 @@ class Sandbox:
             except ApiError as error:
                 status, body = error.status, dumps(error.body)
             if key:
-                to_store = StoredResponse(print_, status, body, tuple(headers.items()))
+                to_store = StoredResponse(claim.fingerprint, status, body, tuple(headers.items()))
             return Reply(status, body, headers)
         finally:
             if key:
                 self.idempotency.finish(key, to_store)
+
+    async def _dispatch_slowly(self, route: Route, record: RecordedRequest, delay: float) -> Reply:
+        """A request that takes ``delay`` seconds before it runs. A write's Idempotency-Key is
+        held meanwhile, as Stripe holds it while processing: a request with the same key then
+        gets Stripe's 409 ``idempotency_key_in_use``."""
+        opened = self._open(record) if route.kind == "proxy" and record.method in MUTATING else None
+        try:
+            await anyio.sleep(delay)
+        except BaseException:
+            if isinstance(opened, _Claim) and opened.key:
+                self.idempotency.finish(opened.key, None)
+            raise
+        return opened if isinstance(opened, Reply) else self._dispatch(route, record, opened)
 
     async def _serve_fault(
         self, fault: Fault, route: Route, record: RecordedRequest, send: Send, extra: dict[str, str]
@@ -306,6 +339,10 @@ class Sandbox:
             reply = self._dispatch(route, record)
             await anyio.sleep(fault.delay)
             return await self._send(send, record, reply, extra)
+        if fault.delay > 0 and fault.status is None:
+            return await self._send(
+                send, record, await self._dispatch_slowly(route, record, fault.delay), extra
+            )
         if fault.delay > 0:
             await anyio.sleep(fault.delay)
         if fault.status is None:

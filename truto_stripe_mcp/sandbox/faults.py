@@ -111,7 +111,9 @@ class Fault:
       connection mid-response, so the client sees a transport error.
     - `drop_before_commit`: cut the connection without running the request.
     - `delay`: sleep that many seconds first (or after running the request when
-      `commit_before_delay`), then answer normally, or with `status` if set.
+      `commit_before_delay`), then answer normally, or with `status` if set. A write
+      delayed before it runs holds its Idempotency-Key meanwhile, as Stripe does while
+      processing: a request with the same key gets a 409 `idempotency_key_in_use`.
     - `status`: answer with that status, Truto's envelope (`message`), optional `headers`,
       and `remote=True` for a Stripe-originated error (truto_is_remote_error + raw_response);
       `body` replaces the whole JSON body. `retry_after_in` adds a `Retry-After` HTTP date

@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from ..upstream.rate_limit_headers import DEFAULT_MAX_BLOCK
 from ..upstream.window import RateLimitState
 from .store import KeyClaim, KeyRecord, KeyStatus, decide_claim
 
@@ -82,14 +83,19 @@ class MemoryState:
         if record is not None and record.key == key and record.status == "pending":
             self._keys[fingerprint] = replace(record, lease_until=lease_until)
 
-    async def reserve_slot(self, now: float) -> tuple[float, int]:
-        wait = self.window.reserve(now)
+    async def reserve_slot(self, now: float, max_block: float = DEFAULT_MAX_BLOCK) -> tuple[float, int]:
+        wait = self.window.reserve(now, max_block)
         return wait, self.window.generation
 
     async def observe_window(
-        self, info: RateLimitInfo, status: int, now: float, generation: int | None
+        self,
+        info: RateLimitInfo,
+        status: int,
+        now: float,
+        generation: int | None,
+        max_block: float = DEFAULT_MAX_BLOCK,
     ) -> None:
-        self.window.observe(info, status, now, generation)
+        self.window.observe(info, status, now, generation, max_block)
 
     async def clear(self) -> int:
         count = len(self._keys) + len(self._tokens) + len(self._approvals) + (self._secret is not None)

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..errors import StateUnavailableError
 from ..redaction import url_without_userinfo
+from ..upstream.rate_limit_headers import DEFAULT_MAX_BLOCK
 from . import redis_scripts
 from .store import SECRET_TTL, WINDOW_TTL, KeyClaim, KeyRecord, KeyStatus
 
@@ -133,14 +134,18 @@ class RedisState:
     async def renew_lease(self, fingerprint: str, key: str, lease_until: float) -> None:
         await self._run(self._renew(keys=[self._name("key", fingerprint)], args=[key, _number(lease_until)]))
 
-    async def reserve_slot(self, now: float) -> tuple[float, int]:
-        reply = await self._run(
-            self._window(keys=[self._name("window")], args=["reserve", _number(now), int(WINDOW_TTL * 1000)])
-        )
+    async def reserve_slot(self, now: float, max_block: float = DEFAULT_MAX_BLOCK) -> tuple[float, int]:
+        args = ["reserve", _number(now), int(WINDOW_TTL * 1000), _number(max_block)]
+        reply = await self._run(self._window(keys=[self._name("window")], args=args))
         return float(reply[0]), int(reply[1])
 
     async def observe_window(
-        self, info: RateLimitInfo, status: int, now: float, generation: int | None
+        self,
+        info: RateLimitInfo,
+        status: int,
+        now: float,
+        generation: int | None,
+        max_block: float = DEFAULT_MAX_BLOCK,
     ) -> None:
         args: list[str | int] = ["observe", _number(now), int(WINDOW_TTL * 1000), status]
         args.extend(
@@ -155,6 +160,7 @@ class RedisState:
                 info.reset_resolution,
             )
         )
+        args.append(_number(max_block))
         await self._run(self._window(keys=[self._name("window")], args=args))
 
     async def window_fields(self) -> dict[str, str]:

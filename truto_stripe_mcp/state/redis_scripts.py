@@ -66,11 +66,15 @@ return secret
 
 WINDOW = """
 -- KEYS[1] the window; ARGV: op ('reserve' | 'observe'), now, ttl in ms,
--- then for observe: status, generation, limit, window, remaining, reset_after, retry_after,
--- reset_resolution ('' for None)
+-- then for reserve: max_block;
+-- for observe: status, generation, limit, window, remaining, reset_after, retry_after,
+-- reset_resolution ('' for None), max_block
 local K = KEYS[1]
 local op, now, ttl = ARGV[1], tonumber(ARGV[2]), ARGV[3]
 local function num(v) if v == nil or v == '' then return nil end return tonumber(v) end
+local max_block
+if op == 'reserve' then max_block = num(ARGV[4]) else max_block = num(ARGV[12]) end
+if max_block == nil then max_block = 60.0 end
 local function truthy(v) return v ~= nil and v ~= 0 end
 local function fmt(v) return string.format('%.17g', v) end
 
@@ -96,6 +100,12 @@ local function roll()
   generation = generation + 1
 end
 
+local function hold_at_most()
+  local horizon = now + max_block
+  if blocked_until > horizon then blocked_until = horizon end
+  if reset_at ~= nil and reset_at > horizon then reset_at = horizon end
+end
+
 local function lower(figure)
   if figure ~= nil then
     if remaining == nil then remaining = figure else remaining = math.min(remaining, figure) end
@@ -104,10 +114,12 @@ end
 
 local answer = 0
 if op == 'reserve' then
+  hold_at_most()
   if now < blocked_until then
     answer = blocked_until - now
   else
     roll()
+    hold_at_most()
     if remaining == nil then
       unmetered = unmetered + 1
     elseif remaining > 0 then
@@ -128,7 +140,7 @@ else
   local figure = i_remaining
   if figure ~= nil and was_unknown then figure = math.max(0, figure - unmetered) end
   local new_reset = nil
-  if i_reset_after ~= nil then new_reset = now + i_reset_after end
+  if i_reset_after ~= nil then new_reset = now + math.min(i_reset_after, max_block) end
   local current = gen ~= nil and gen == generation
   local stale = gen ~= nil and gen < generation
   local slack = 1.0
@@ -159,7 +171,7 @@ else
     local wait = i_retry_after
     if wait == nil then wait = i_reset_after end
     if wait == nil then wait = default_block end
-    blocked_until = math.max(blocked_until, now + wait)
+    blocked_until = math.max(blocked_until, now + math.min(wait, max_block))
     remaining = 0
     local overrides = i_retry_after ~= nil and not stale
     if overrides or reset_at == nil or reset_at < blocked_until then
@@ -167,6 +179,7 @@ else
     end
   end
   if remaining ~= nil then unmetered = 0 end
+  hold_at_most()
 end
 
 local fields = {'blocked_until', fmt(blocked_until), 'default_block', fmt(default_block),

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import anyio
 
 from ..errors import StateUnavailableError
+from ..upstream.rate_limit_headers import DEFAULT_MAX_BLOCK
 from ..upstream.window import RateLimitState
 from .store import SECRET_TTL, WINDOW_TTL, KeyClaim, KeyRecord, KeyStatus, decide_claim
 
@@ -242,21 +243,26 @@ class SqliteState:
         key, first_used_at, expires_at, status, lease_until, error = row
         return KeyRecord(key, first_used_at, expires_at, status, lease_until, error)
 
-    async def reserve_slot(self, now: float) -> tuple[float, int]:
+    async def reserve_slot(self, now: float, max_block: float = DEFAULT_MAX_BLOCK) -> tuple[float, int]:
         def work(connection: sqlite3.Connection) -> tuple[float, int]:
             window = self._window(connection)
-            wait = window.reserve(now)
+            wait = window.reserve(now, max_block)
             self._save_window(connection, window, now)
             return wait, window.generation
 
         return await self._change(work)
 
     async def observe_window(
-        self, info: RateLimitInfo, status: int, now: float, generation: int | None
+        self,
+        info: RateLimitInfo,
+        status: int,
+        now: float,
+        generation: int | None,
+        max_block: float = DEFAULT_MAX_BLOCK,
     ) -> None:
         def work(connection: sqlite3.Connection) -> None:
             window = self._window(connection)
-            window.observe(info, status, now, generation)
+            window.observe(info, status, now, generation, max_block)
             self._save_window(connection, window, now)
 
         await self._change(work)

@@ -134,13 +134,19 @@ class StateStore(Protocol):
 
         Anything else (settled, failed, replaced, gone) is left alone."""
 
-    async def reserve_slot(self, now: float) -> tuple[float, int]:
-        """Take a rate-limit slot: ``(0, window)`` or ``(seconds to wait, window)``."""
+    async def reserve_slot(self, now: float, max_block: float = ...) -> tuple[float, int]:
+        """Take a rate-limit slot: ``(0, window)`` or ``(seconds to wait, window)``; no wait is
+        longer than ``max_block`` (:meth:`~truto_stripe_mcp.upstream.window.RateLimitState.reserve`)."""
 
     async def observe_window(
-        self, info: RateLimitInfo, status: int, now: float, generation: int | None
+        self,
+        info: RateLimitInfo,
+        status: int,
+        now: float,
+        generation: int | None,
+        max_block: float = ...,
     ) -> None:
-        """Fold one response's rate-limit headers into the shared window."""
+        """Fold one response's rate-limit headers into the shared window (blocks cut to ``max_block``)."""
 
     async def clear(self) -> int:
         """Forget this account's state (keys, tokens, approvals, window, secret); how many entries went."""

@@ -140,6 +140,14 @@ class ProxyResponse:
     def remote_error(self) -> bool:
         return isinstance(self.body, dict) and bool(self.body.get("truto_is_remote_error"))
 
+    @property
+    def stripe_code(self) -> str | None:
+        """Stripe's error code in Truto's ``raw_response`` (``idempotency_key_in_use`` ...), if any."""
+        raw = self.body.get("raw_response") if isinstance(self.body, dict) else None
+        error = raw.get("error") if isinstance(raw, dict) else None
+        code = error.get("code") if isinstance(error, dict) else None
+        return code if isinstance(code, str) else None
+
     def raise_for_error(self) -> None:
         if not self.ok:
             raise UpstreamError.from_response(self.status, self.body, self.headers)
@@ -188,6 +196,7 @@ class TrutoClient:
         self.integrated_account_id = integrated_account_id
         self.max_response_bytes = max_response_bytes
         self.base_url = base_url.rstrip("/")
+        self.timeout = timeout
         self._http = httpx.AsyncClient(
             base_url=self.base_url,
             headers={
@@ -195,7 +204,7 @@ class TrutoClient:
                 "Accept": "application/json",
                 "User-Agent": USER_AGENT,
             },
-            timeout=httpx.Timeout(timeout, connect=min(10.0, timeout)),
+            timeout=_timeouts(timeout),
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32),
             transport=transport,
             follow_redirects=False,
@@ -218,27 +227,30 @@ class TrutoClient:
         *,
         body: Any = None,
         headers: dict[str, str] | None = None,
+        time_left: float | None = None,
     ) -> ProxyResponse:
         content = None
         send_headers = dict(headers or {})
         if body is not None:
             content = json.dumps(body, separators=(",", ":"), ensure_ascii=False).encode()
             send_headers["Content-Type"] = "application/json"
+        timeout = self.timeout if time_left is None else max(0.001, min(self.timeout, time_left))
         try:
             outgoing = self._http.build_request(
-                http_method, path, params=query, content=content, headers=send_headers
+                http_method,
+                path,
+                params=query,
+                content=content,
+                headers=send_headers,
+                timeout=_timeouts(timeout),
             )
             response = await self._http.send(outgoing, stream=True)
             try:
                 raw = await self._read_body(response)
             finally:
                 await response.aclose()
-        except httpx.TimeoutException as exc:
-            raise TransportError(f"Truto did not answer in time ({type(exc).__name__}).") from exc
         except httpx.TransportError as exc:
-            raise TransportError(
-                f"Could not reach Truto at {redact_url(self.base_url)}: {type(exc).__name__}."
-            ) from exc
+            raise self._no_answer(exc) from exc
         body, is_json = _parse_body(raw)
         return ProxyResponse(
             status=response.status_code,
@@ -264,6 +276,22 @@ class TrutoClient:
             body += chunk
         return body
 
+    def _no_answer(self, exc: httpx.TransportError) -> TransportError:
+        """What became of a request that got no answer: never sent (no connection was made), or
+        sent and then lost (a timeout or a reset while Truto had it), which leaves a write's
+        outcome unknown."""
+        name = type(exc).__name__
+        if isinstance(exc, _NEVER_SENT):
+            return TransportError(
+                f"Could not reach Truto at {redact_url(self.base_url)} ({name}): nothing was sent.",
+                sent=False,
+            )
+        if isinstance(exc, httpx.TimeoutException):
+            return TransportError(f"Truto did not answer in time ({name}).")
+        return TransportError(
+            f"The connection to Truto at {redact_url(self.base_url)} broke before its answer arrived ({name})."
+        )
+
     def _too_large(self, response: httpx.Response, declared: int | None) -> ResponseTooLargeError:
         return ResponseTooLargeError.over_cap(
             status=response.status_code,
@@ -272,15 +300,24 @@ class TrutoClient:
             content_type=response.headers.get("content-type", ""),
         )
 
-    async def send(self, request: ProxyRequest) -> ProxyResponse:
-        """Send one request once; HTTP errors come back as a response, not raised."""
+    async def send(self, request: ProxyRequest, *, time_left: float | None = None) -> ProxyResponse:
+        """Send one request once; HTTP errors come back as a response, not raised.
+
+        ``time_left`` (seconds to the call's deadline) cuts this attempt's timeouts below the
+        client's own, so an attempt never waits past the call's deadline.
+        """
         query = list(request.query)
         if request.path.startswith("/proxy/"):
             query.insert(0, ("integrated_account_id", self.integrated_account_id))
         headers = {"Idempotency-Key": request.idempotency_key} if request.idempotency_key else None
         try:
             return await self._send(
-                request.http_method, request.path, query, body=request.body, headers=headers
+                request.http_method,
+                request.path,
+                query,
+                body=request.body,
+                headers=headers,
+                time_left=time_left,
             )
         except httpx.InvalidURL as exc:  # raised before anything is sent: e.g. a 100 kB filter value
             raise InvalidArgumentsError(
@@ -322,6 +359,15 @@ class TrutoClient:
         else:
             logger.warning("tool catalog had more than %d pages; using the first ones", _MAX_CATALOG_PAGES)
         return entries
+
+
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout, httpx.UnsupportedProtocol)
+"""Failures before any byte of the request left: no connection was made, so nothing happened."""
+
+
+def _timeouts(seconds: float) -> httpx.Timeout:
+    """Every phase bounded by ``seconds``; connecting by at most 10 s of it."""
+    return httpx.Timeout(seconds, connect=min(10.0, seconds))
 
 
 def _content_length(headers: httpx.Headers) -> int | None:

@@ -19,7 +19,7 @@ import anyio
 
 from ..errors import StateUnavailableError, ToolError
 from .client import ProxyResponse
-from .rate_limit_headers import RateLimitInfo, parse_rate_limit_headers
+from .rate_limit_headers import DEFAULT_MAX_BLOCK, RateLimitInfo, parse_rate_limit_headers
 from .retry_policy import format_epoch
 from .window import RateLimitState
 
@@ -72,10 +72,15 @@ class SharedWindow(Protocol):
 
     where: str
 
-    async def reserve_slot(self, now: float) -> tuple[float, int]: ...
+    async def reserve_slot(self, now: float, max_block: float = ...) -> tuple[float, int]: ...
 
     async def observe_window(
-        self, info: RateLimitInfo, status: int, now: float, generation: int | None
+        self,
+        info: RateLimitInfo,
+        status: int,
+        now: float,
+        generation: int | None,
+        max_block: float = ...,
     ) -> None: ...
 
 
@@ -87,6 +92,8 @@ class RateLimitGovernor:
     none, in this process. If the shared window cannot be reached, calls go on with this
     process's own estimate (reads keep working; writes are stopped earlier, by the
     idempotency stage) and the shared one is tried again after :data:`_RETRY_SHARED_AFTER`.
+
+    No wait the window imposes is longer than ``max_block``: after it, the server is asked again.
     """
 
     def __init__(
@@ -94,8 +101,10 @@ class RateLimitGovernor:
         shared: SharedWindow | None = None,
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = anyio.sleep,
+        max_block: float = DEFAULT_MAX_BLOCK,
     ) -> None:
         self.shared = shared
+        self.max_block = max_block
         self.state = RateLimitState()
         """This process's own estimate: the window without ``shared``, the fallback with it."""
         self._clock = clock
@@ -105,10 +114,10 @@ class RateLimitGovernor:
     async def _reserve(self, now: float) -> tuple[float, int]:
         if self.shared is not None and now >= self._shared_down_until:
             try:
-                return await self.shared.reserve_slot(now)
+                return await self.shared.reserve_slot(now, self.max_block)
             except StateUnavailableError as exc:
                 self._shared_unreachable(now, exc)
-        wait = self.state.reserve(now)
+        wait = self.state.reserve(now, self.max_block)
         return wait, self.state.generation
 
     def _shared_unreachable(self, now: float, exc: StateUnavailableError) -> None:
@@ -129,7 +138,7 @@ class RateLimitGovernor:
             if wait <= 0:
                 return generation
             reset_at = now + wait
-            if reset_at > deadline:
+            if reset_at >= deadline:  # a wait that ends at the deadline leaves no time to send
                 when = format_epoch(reset_at)
                 raise RateLimitedError(
                     f"Rate limited by Stripe: the limit resets at {when} (in {math.ceil(wait)} s), past "
@@ -151,8 +160,8 @@ class RateLimitGovernor:
         info = parse_rate_limit_headers(response.headers, now)
         if self.shared is not None and now >= self._shared_down_until:
             try:
-                await self.shared.observe_window(info, response.status, now, generation)
+                await self.shared.observe_window(info, response.status, now, generation, self.max_block)
                 return
             except StateUnavailableError as exc:
                 self._shared_unreachable(now, exc)
-        self.state.observe(info, response.status, now, generation)
+        self.state.observe(info, response.status, now, generation, self.max_block)

@@ -17,6 +17,12 @@ from email.utils import parsedate_to_datetime
 #: A ``ratelimit-reset`` larger than this is an absolute Unix time, not a delay (10**9 s is ~31 years).
 EPOCH_THRESHOLD = 10**9
 
+DEFAULT_MAX_BLOCK = 60.0
+"""Seconds this server holds off at most when a server asks it to wait (``Retry-After``,
+``ratelimit-reset``, a window's end): after that it asks the server again, which answers
+with a new wait if it still means it. One bogus header (``Retry-After: 1000000000``) then
+costs a minute, not every call until a restart (``TRUTO_MCP_MAX_BLOCK``)."""
+
 # No sign, no exponent: RFC delay-seconds plus a decimal tail. ASCII so int()/float() agree with the regex.
 _NUMBER = re.compile(r"\d+(?:\.\d+)?", re.ASCII)
 _INT = re.compile(r"\d+", re.ASCII)

@@ -17,18 +17,30 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Literal
 
-from .rate_limit_headers import RateLimitInfo
+from .rate_limit_headers import DEFAULT_MAX_BLOCK, RateLimitInfo
 
-Kind = Literal["rate_limited", "transient", "fatal", "ok"]
+Kind = Literal["rate_limited", "transient", "in_progress", "fatal", "ok"]
+
+KEY_IN_USE = "idempotency_key_in_use"
+"""Stripe's error code for a request whose Idempotency-Key an unfinished request still holds."""
 
 
-def classify(status: int | None, *, remote_error: bool = False, transport_error: bool = False) -> Kind:
+def classify(
+    status: int | None,
+    *,
+    remote_error: bool = False,
+    transport_error: bool = False,
+    error_code: str | None = None,
+) -> Kind:
     """Map a Truto response to what we should do about it (rules from truto-api.md, "Errors").
 
     No status (connect error, read timeout, reset) is transient. Every 5xx is transient (Stripe
     failing, a gateway, Truto itself) except a 503 without ``remote_error``: Truto uses that for a
     blocked integrated account, which no retry fixes. A 503 Stripe sent is Stripe failing, and
-    retried like any other. 4xx other than 408 and 429 are fatal.
+    retried like any other. A 409 ``idempotency_key_in_use`` is Stripe still processing an earlier
+    request with the same key (our own retry raced it, or an identical call with the same key is in
+    flight): resending the same key once it is done returns that request's outcome. Other 4xx
+    except 408 and 429 are fatal.
     """
     if transport_error or status is None:
         return "transient"
@@ -36,6 +48,8 @@ def classify(status: int | None, *, remote_error: bool = False, transport_error:
         return "ok"
     if status == 429:
         return "rate_limited"
+    if status == 409 and error_code == KEY_IN_USE:
+        return "in_progress"
     if status == 408:
         return "transient"
     if 500 <= status < 600:
@@ -64,16 +78,32 @@ def _fmt_seconds(seconds: float) -> str:
     return f"{seconds:.1f} s" if seconds < 1 else f"{math.ceil(seconds)} s"
 
 
+def _fmt_long(seconds: float) -> str:
+    """A wait a person can picture: ``1000000000 s`` -> ``about 31 years``; short ones in seconds."""
+    for unit, size in (("years", 365.25 * 86_400), ("days", 86_400), ("hours", 3_600)):
+        if seconds >= 2 * size:
+            return f"about {seconds / size:.0f} {unit}"
+    return _fmt_seconds(seconds)
+
+
 @dataclass(frozen=True)
 class RetryDecision:
-    """What to do after a failed attempt. ``give_up`` is set only when bounds stopped a retry."""
+    """What to do after a failed attempt. ``stopped`` is set only when bounds stopped a retry."""
 
     retry: bool
     delay: float
     reason: str
-    give_up: str | None
+    stopped: str | None
+    """Why the bounds stopped the retry, as a sentence (without what to do about it)."""
     reset_at: float | None
     kind: Kind
+    hint: str = ""
+    """What the caller can do about it (``Retry the call after that time.``)."""
+
+    @property
+    def give_up(self) -> str | None:
+        """The whole give-up text: why, then what to do."""
+        return None if self.stopped is None else " ".join(p for p in (self.stopped, self.hint) if p)
 
 
 def _reason(kind: Kind, status: int | None, remote_error: bool, transport_error: bool) -> str:
@@ -82,6 +112,8 @@ def _reason(kind: Kind, status: int | None, remote_error: bool, transport_error:
     source = "Stripe" if remote_error else "upstream"
     if kind == "ok":
         return f"success (HTTP {status})"
+    if kind == "in_progress":
+        return f"an earlier request with this Idempotency-Key is still in progress (HTTP 409 {KEY_IN_USE})"
     if kind == "rate_limited":
         return f"rate limited by {'Stripe' if remote_error else 'Truto'} (429)"
     if status == 408:
@@ -106,13 +138,17 @@ class RetryPolicy:
     base_backoff: float = 0.5
     max_backoff: float = 8.0
     default_rate_limit_wait: float = 1.0  # a 429 that carries no usable header
+    max_block: float = DEFAULT_MAX_BLOCK  # a server's longer wait is cut to this, then it is asked again
+    in_progress_wait: float = 1.0  # between resends of a key Stripe still holds (409), jittered
 
     def __post_init__(self) -> None:
         if self.max_attempts < 1:
             raise ValueError("max_attempts must be >= 1")
-        knobs = (self.max_wait, self.deadline, self.base_backoff, self.max_backoff)
+        knobs = (self.max_wait, self.deadline, self.base_backoff, self.max_backoff, self.in_progress_wait)
         if not all(math.isfinite(x) and x >= 0 for x in (*knobs, self.default_rate_limit_wait)):
             raise ValueError("waits and deadlines must be finite and non-negative")
+        if not (math.isfinite(self.max_block) and self.max_block > 0):
+            raise ValueError("max_block must be finite and positive")
 
     def decide(
         self,
@@ -125,18 +161,32 @@ class RetryPolicy:
         started_at: float,
         now: float,
         rand: float,
+        error_code: str | None = None,
+        deadline_at: float | None = None,
     ) -> RetryDecision:
-        """Decide whether attempt number ``attempt`` (1-based, just failed) gets a successor, and when."""
+        """Decide whether attempt number ``attempt`` (1-based, just failed) gets a successor, and when.
+
+        ``deadline_at`` is when the call must end (default: ``started_at`` plus ``deadline``).
+        ``attempt`` counts toward ``max_attempts``; an answer saying Stripe is still processing the
+        key (``in_progress``) does not, and is resent until the deadline.
+        """
         if attempt < 1:
             raise ValueError("attempt is 1-based")
-        kind = classify(status, remote_error=remote_error, transport_error=transport_error)
+        kind = classify(
+            status, remote_error=remote_error, transport_error=transport_error, error_code=error_code
+        )
         reason = _reason(kind, status, remote_error, transport_error)
         info = RateLimitInfo.from_headers(headers, now)
+        reset_at = info.reset_at
+        if reset_at is not None and reset_at > now + self.max_block:
+            reset_at = now + self.max_block  # this server asks again then, whatever the header said
         if kind in ("ok", "fatal"):
-            return RetryDecision(False, 0.0, reason, None, info.reset_at, kind)
+            return RetryDecision(False, 0.0, reason, None, reset_at, kind)
 
         wait_until = info.reset_at  # what the give-up message may quote
-        if kind == "rate_limited":
+        if kind == "in_progress":
+            delay, wait_until = self.in_progress_wait * (0.5 + min(max(rand, 0.0), 1.0) / 2), None
+        elif kind == "rate_limited":
             delay = info.wait_seconds
             if delay is None:
                 cap = max(self.max_backoff, self.default_rate_limit_wait)
@@ -145,48 +195,72 @@ class RetryPolicy:
             delay = info.retry_after
         else:
             delay, wait_until = backoff_delay(attempt, self.base_backoff, self.max_backoff, rand), None
+        asked = None
+        if delay > self.max_block:  # a server asking for longer than this server ever holds off
+            asked, delay, wait_until = delay, self.max_block, now + self.max_block
 
-        give_up = self._bounds(kind, reason, attempt, delay, wait_until, started_at, now)
-        if give_up is not None:
-            return RetryDecision(False, 0.0, reason, give_up, info.reset_at, kind)
-        return RetryDecision(True, delay, reason, None, info.reset_at, kind)
+        end = deadline_at if deadline_at is not None else started_at + self.deadline
+        bounds = _Bounds(self, kind, reason, now, end)
+        stopped = bounds.stopped(attempt, delay, wait_until, asked)
+        if stopped is not None:
+            return RetryDecision(False, 0.0, reason, stopped, reset_at, kind, bounds.hint(delay, wait_until))
+        return RetryDecision(True, delay, reason, None, reset_at, kind)
 
-    def _bounds(
-        self,
-        kind: Kind,
-        reason: str,
-        attempt: int,
-        delay: float,
-        reset_at: float | None,
-        started_at: float,
-        now: float,
-    ) -> str | None:
-        """A plain-English give-up sentence for the agent when a bound stops the retry, else None."""
-        head = reason[0].upper() + reason[1:]
-        iso = format_epoch(reset_at) if reset_at is not None else None
-        if reset_at is None:
-            when = f"the next retry would wait {_fmt_seconds(delay)}"
-        elif kind == "rate_limited":
-            span = _fmt_seconds(reset_at - now)
-            when = f"the limit resets at {iso} (in {span})" if iso else f"the limit resets in {span}"
-        else:
-            until = f" (until {iso})" if iso else ""
-            when = f"the server asked to wait {_fmt_seconds(reset_at - now)}{until}"
-        if iso is not None:
-            hint = "Retry the call after that time."
-        elif kind == "rate_limited":
-            hint = f"Retry the call in about {_fmt_seconds(max(delay, 1.0))}."
-        else:
-            hint = "The upstream looks unhealthy; retry the call in a minute or so."
 
-        if attempt >= self.max_attempts:
+@dataclass(frozen=True)
+class _Bounds:
+    """The bounds one decision is checked against, and the plain-English sentences it gives up with."""
+
+    policy: RetryPolicy
+    kind: Kind
+    reason: str
+    now: float
+    end: float
+
+    def stopped(self, attempt: int, delay: float, reset_at: float | None, asked: float | None) -> str | None:
+        """Why a bound stops the retry (a sentence for the agent), else None."""
+        policy = self.policy
+        head = self.reason[0].upper() + self.reason[1:]
+        deadline = _fmt_seconds(policy.deadline)
+        left = self.end - self.now
+        if self.kind == "in_progress":
+            if delay > left:
+                return f"{head}: it was still in progress when this call's {deadline} deadline came."
+            return None
+        when = self._when(delay, reset_at, asked)
+        if attempt >= policy.max_attempts:
             tail = f"; {when}" if reset_at is not None else ""
-            return f"{head}: gave up after {attempt} attempts{tail}. {hint}"
-        if delay > self.max_wait:
-            return f"{head}: {when}, longer than the {_fmt_seconds(self.max_wait)} this server waits. {hint}"
-        left = started_at + self.deadline - now
+            return f"{head}: gave up after {attempt} attempts{tail}."
+        if delay > policy.max_wait:
+            return f"{head}: {when}, longer than the {_fmt_seconds(policy.max_wait)} this server waits."
         if delay > left:
             if left <= 0:
-                return f"{head}: this call's {_fmt_seconds(self.deadline)} deadline has passed. {hint}"
-            return f"{head}: {when}, which is past this call's {_fmt_seconds(self.deadline)} deadline. {hint}"
+                return f"{head}: this call's {deadline} deadline has passed."
+            return f"{head}: {when}, which is past this call's {deadline} deadline."
         return None
+
+    def _when(self, delay: float, reset_at: float | None, asked: float | None) -> str:
+        iso = format_epoch(reset_at) if reset_at is not None else None
+        if reset_at is None:
+            return f"the next retry would wait {_fmt_seconds(delay)}"
+        if asked is not None:
+            at = f" (at {iso})" if iso else ""
+            return (
+                f"the server asked to wait {_fmt_long(asked)}; this server asks again after at most "
+                f"{_fmt_seconds(delay)}{at}"
+            )
+        if self.kind == "rate_limited":
+            span = _fmt_seconds(reset_at - self.now)
+            return f"the limit resets at {iso} (in {span})" if iso else f"the limit resets in {span}"
+        until = f" (until {iso})" if iso else ""
+        return f"the server asked to wait {_fmt_seconds(reset_at - self.now)}{until}"
+
+    def hint(self, delay: float, reset_at: float | None) -> str:
+        """What the agent can do: when to retry."""
+        if self.kind == "in_progress":
+            return "It may still complete."
+        if reset_at is not None and format_epoch(reset_at) is not None:
+            return "Retry the call after that time."
+        if self.kind == "rate_limited":
+            return f"Retry the call in about {_fmt_seconds(max(delay, 1.0))}."
+        return "The upstream looks unhealthy; retry the call in a minute or so."

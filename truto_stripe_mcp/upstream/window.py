@@ -10,7 +10,7 @@ import json
 import math
 from dataclasses import asdict, dataclass, fields
 
-from .rate_limit_headers import RateLimitInfo
+from .rate_limit_headers import DEFAULT_MAX_BLOCK, RateLimitInfo
 
 # Shared window state (one per upstream account), so concurrent callers converge on the allowed rate.
 
@@ -32,6 +32,10 @@ class RateLimitState:
     after the server counted it), so the earliest reset any response of a window reports is the
     tightest safe estimate. Taking a later one would push the reset out by up to the header's
     resolution every window: with whole-second headers and a one-second window, that halves the rate.
+
+    No estimate holds callers back more than ``max_block`` seconds from now (:meth:`_hold_at_most`):
+    a bogus header (``Retry-After: 1000000000``, a ``ratelimit-reset`` read as 31 years, a window of
+    ``w=1000000000``) costs that long, then the server is asked again.
     """
 
     limit: int | None = None
@@ -69,16 +73,27 @@ class RateLimitState:
         self.remaining = self.limit
         self.generation += 1
 
-    def reserve(self, now: float) -> float:
+    def _hold_at_most(self, now: float, max_block: float) -> None:
+        """Nobody waits more than ``max_block`` from now: not for a block, not for a window's end
+        (one a state stored under a longer cap, or a long window rolled forward, put further)."""
+        horizon = now + max_block
+        if self.blocked_until > horizon:
+            self.blocked_until = horizon
+        if self.reset_at is not None and self.reset_at > horizon:
+            self.reset_at = horizon
+
+    def reserve(self, now: float, max_block: float = DEFAULT_MAX_BLOCK) -> float:
         """Take a slot (return 0.0) or return seconds to sleep before calling ``reserve`` again.
 
         A wait does not hold a slot: after sleeping, callers compete again, so a caller that gives up
         wastes nothing. Waiters that sleep the same span wake in order, which is fair enough. The
         slot belongs to window ``generation`` as it is right after this call.
         """
+        self._hold_at_most(now, max_block)
         if now < self.blocked_until:
             return self.blocked_until - now
         self._roll(now)
+        self._hold_at_most(now, max_block)
         if self.remaining is None:
             self.unmetered += 1
             return 0.0
@@ -89,11 +104,19 @@ class RateLimitState:
             return 0.0
         return self.reset_at - now
 
-    def observe(self, info: RateLimitInfo, status: int, now: float, generation: int | None = None) -> None:
+    def observe(
+        self,
+        info: RateLimitInfo,
+        status: int,
+        now: float,
+        generation: int | None = None,
+        max_block: float = DEFAULT_MAX_BLOCK,
+    ) -> None:
         """Fold one response's headers in; stale, out-of-order responses must not undo reservations.
 
         ``generation`` is the window the request's slot came from (None: unknown, judge by time).
-        A 429 blocks everyone whatever window it came from: the server has the last word.
+        A 429 blocks everyone whatever window it came from (the server has the last word), for at
+        most ``max_block``, as does any reset the headers announce.
         """
         self._roll(now)
         was_unknown = self.remaining is None
@@ -106,7 +129,7 @@ class RateLimitState:
         if figure is not None and was_unknown:
             # The first figure we learn does not count requests still in flight: they will use slots too.
             figure = max(0, figure - self.unmetered)
-        new_reset = None if info.reset_after is None else now + info.reset_after
+        new_reset = None if info.reset_after is None else now + min(info.reset_after, max_block)
         current = generation is not None and generation == self.generation
         stale = generation is not None and generation < self.generation
         tol = self._tolerance(info)
@@ -133,7 +156,7 @@ class RateLimitState:
             self._lower(figure)
         if status == 429:
             wait = info.wait_seconds if info.wait_seconds is not None else self.default_block
-            self.blocked_until = max(self.blocked_until, now + wait)
+            self.blocked_until = max(self.blocked_until, now + min(wait, max_block))
             self.remaining = 0
             # Retry-After wins over ratelimit-reset (RFC 9110): the window reopens when it says,
             # even if an earlier figure (or this response's own reset header) said later.
@@ -142,6 +165,7 @@ class RateLimitState:
                 self.reset_at, self.reset_guessed = self.blocked_until, False
         if self.remaining is not None:
             self.unmetered = 0
+        self._hold_at_most(now, max_block)
 
     def _lower(self, figure: int | None) -> None:
         """Same window: the lower count already includes reservations made since."""
