@@ -257,14 +257,14 @@ async def test_limits_stop_a_program_and_the_server_serves_the_next_call(sandbox
 
 
 async def test_tool_results_too_big_for_the_programs_memory_stop_it_cleanly() -> None:
-    """Whole charges take ~25 kB each inside the interpreter: 4,000 of them end a 64 MB program
-    (the worker is terminated), and the server runs the next program."""
+    """Whole charges take ~15 kB each inside the interpreter (empty fields left out): 4,000 of
+    them end a 32 MB program (the worker is terminated), and the server runs the next program."""
     program = "import tools\nlen(await tools.paginate('list_all_stripe_charges', max_items=4000))"
     with SandboxServer(sandbox_config(num_charges=4_000)) as sandbox:
-        async with spawn_server(code_env(sandbox, TRUTO_MCP_CODE_MEMORY_MB="64")) as spawned:
+        async with spawn_server(code_env(sandbox, TRUTO_MCP_CODE_MEMORY_MB="32")) as spawned:
             stopped = await run(spawned.client, program)
             assert stopped.is_error and stopped.structured_content["error"]["limit"] == "memory"
-            assert "64 MB" in text_of(stopped)
+            assert "32 MB" in text_of(stopped)
             fits = answer(await run(spawned.client, program.replace("4000))", "4000, fields='amount'))")))
             assert fits["result"] == 4_000
 

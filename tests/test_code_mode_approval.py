@@ -11,6 +11,7 @@ import mcp_types as types
 import pytest
 
 from tests.conftest import server_env, spawn_server
+from tests.test_approval_page import Person
 from tests.test_code_mode import answer, proxy_requests, run, text_of
 from truto_stripe_mcp.sandbox import SandboxServer
 from truto_stripe_mcp.sandbox.faults import Fault
@@ -80,8 +81,33 @@ async def test_read_only_programs_cannot_write(sandbox: SandboxServer) -> None:
     assert mutations(sandbox) == [] and refunds_of(sandbox) == 0
 
 
+async def test_by_default_the_person_approves_on_the_page_and_the_program_resumes_once(
+    sandbox: SandboxServer,
+) -> None:
+    """The default path: the paused run carries the approval page's link and no token; only the
+    person's answer on the page lets the resumed program make its refund, once."""
+    person = Person()
+    try:
+        async with spawn_server(approval_env(sandbox), mode="legacy") as spawned:
+            client = spawned.client
+            paused = await run(client, REFUND_PROGRAM)
+            error = paused.structured_content["error"]
+            assert paused.is_error and error["preview"] == PREVIEW, text_of(paused)
+            assert "confirmation_token" not in error and error["approval_url"].startswith("http://127.0.0.1:")
+            assert refunds_of(sandbox) == 0 and mutations(sandbox) == [], "nothing written before approval"
+
+            page = await person.open(error["approval_url"])
+            assert PREVIEW in page.html
+            assert (await person.press(page, "approve")).status_code == 200
+            done = answer(await client.call_tool("run_code", {"resume": error["resume"]}))
+            assert done["result"] == [700, 1] and done["calls"] == 3
+    finally:
+        await person.http.aclose()
+    assert refunds_of(sandbox) == 1
+
+
 async def test_token_path_pauses_before_the_refund_and_resumes_there_once(sandbox: SandboxServer) -> None:
-    async with spawn_server(approval_env(sandbox), mode="legacy") as spawned:
+    async with spawn_server(approval_env(sandbox, TRUTO_MCP_APPROVAL="token"), mode="legacy") as spawned:
         client = spawned.client
         paused = await run(client, REFUND_PROGRAM)
         error = paused.structured_content["error"]
@@ -108,7 +134,7 @@ async def test_token_path_pauses_before_the_refund_and_resumes_there_once(sandbo
 
 
 async def test_a_token_approves_only_the_write_it_was_issued_for(sandbox: SandboxServer) -> None:
-    async with spawn_server(approval_env(sandbox), mode="legacy") as spawned:
+    async with spawn_server(approval_env(sandbox, TRUTO_MCP_APPROVAL="token"), mode="legacy") as spawned:
         first = (await run(spawned.client, REFUND_PROGRAM)).structured_content["error"]
         other = (await run(spawned.client, REFUND_PROGRAM.replace("700", "900"))).structured_content["error"]
         crossed = await spawned.client.call_tool(
@@ -126,7 +152,7 @@ async def test_two_writes_in_one_program_are_each_approved_once(sandbox: Sandbox
         f"refund = await tools.create_a_stripe_refund(charge='{JANE_CHARGE}', amount=700)\n"
         "[canceled['status'], refund['amount']]"
     )
-    async with spawn_server(approval_env(sandbox), mode="legacy") as spawned:
+    async with spawn_server(approval_env(sandbox, TRUTO_MCP_APPROVAL="token"), mode="legacy") as spawned:
         client = spawned.client
         first = (await run(client, program)).structured_content["error"]
         assert first["preview"].startswith(f"Cancel subscription {subscription['id']}")

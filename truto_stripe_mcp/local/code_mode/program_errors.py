@@ -83,38 +83,55 @@ class ProgramStopped(ToolError):
 
 
 class ProgramPaused(ToolError):
-    """The program waits before a write that needs the person's approval (the token path).
+    """The program waits before a write that needs the person's approval: on the approval page
+    (``url``, the default), or with a token (``--approval token``).
 
-    Nothing of that write was done; the calls before it were. Resuming with the token runs the
-    program on from that very call: nothing before it runs twice, and no earlier write is
-    asked about again.
+    Nothing of that write was done; the calls before it were. Resuming runs the program on from
+    that very call (which then finds the page's answer, or carries the token): nothing before it
+    runs twice, and no earlier write is asked about again.
     """
 
     def __init__(
-        self, preview: str, token: str, run_id: str, ttl: float, *, output: str = "", calls: int = 0
+        self,
+        preview: str,
+        token: str,
+        run_id: str,
+        ttl: float,
+        *,
+        url: str | None = None,
+        output: str = "",
+        calls: int = 0,
     ):
         self.preview = preview
         self.token = token
+        self.url = url
         self.run_id = run_id
         self.output = output
         self.calls = calls
         minutes = max(1, round(ttl / 60))
-        super().__init__(
-            _with_output(
-                "The program paused before a write that needs the user's approval; that write was not done. "
+        head = "The program paused before a write that needs the user's approval; that write was not done. "
+        if url:
+            ask = (
+                f"About to: {preview} Give the user this link to approve or decline it: {url}. Once they "
+                f'have answered, call run_code again with `resume`: "{run_id}" (valid {minutes} min): if '
+                "they approved, the program continues from that call, and nothing before it runs again. "
+                "Nothing you send can approve it."
+            )
+        else:
+            ask = (
                 f"About to: {preview} Show this to the user. Only if they agree, call run_code again with "
                 f'`resume`: "{run_id}" and `confirmation_token`: "{token}" (valid {minutes} min, once): the '
-                "program continues from that call, and nothing before it runs again.",
-                output,
+                "program continues from that call, and nothing before it runs again."
             )
-        )
+        super().__init__(_with_output(head + ask, output))
 
     def details(self) -> dict[str, Any]:
+        approval = {"approval_url": self.url} if self.url else {"confirmation_token": self.token}
         return {
             "message": self.agent_message(),
             "confirmation_required": True,
             "preview": self.preview,
-            "confirmation_token": self.token,
+            **approval,
             "resume": self.run_id,
             "calls": self.calls,
             "output": self.output,

@@ -166,6 +166,7 @@ def _explained(failure: BaseException, host: ToolHost, code: Any, specs: Sequenc
             str(getattr(reason, "token", "")),
             run_id,
             host.settings.confirmation_ttl,
+            url=getattr(reason, "url", None),
             output=suspended.output,
             calls=suspended.calls,
         )

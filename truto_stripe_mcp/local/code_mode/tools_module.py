@@ -25,7 +25,7 @@ from typing import Any
 
 from ...catalog.spec import ToolSpec
 from ...errors import ToolError
-from ...pipeline.approval_gate import ConfirmationRequired, InputNeeded, needs_confirmation
+from ...pipeline.approval_gate import ApprovalPending, ConfirmationRequired, InputNeeded, needs_confirmation
 from ...pipeline.call import CallOutcome
 from ...redaction import contains_secret, redact_value
 from ..pagination import MAX_ITEMS_LIMIT, MAX_PAGES_LIMIT, walk
@@ -124,14 +124,14 @@ class ToolsModule:
 
     async def _call(self, spec: ToolSpec, arguments: dict[str, Any]) -> Any:
         self._count(spec.name)
-        asks = needs_confirmation(spec, self.host.settings.confirm)
+        asks = needs_confirmation(spec, self.host.settings.confirm, arguments)
         clock: AbstractContextManager[None] = self._stopped_clock() if asks else nullcontext()
         try:
             with clock:
                 outcome = await self.host.run(
                     spec, arguments, on_wait=self.ctx.on_wait, budget=False, gate=self._gate
                 )
-        except (ConfirmationRequired, InputNeeded) as asked:
+        except (ConfirmationRequired, ApprovalPending, InputNeeded) as asked:
             self.calls -= 1  # not sent: it counts when the resumed run makes it
             raise PauseBefore(asked) from None
         except ToolError as exc:
