@@ -25,6 +25,7 @@ from ..config import Settings
 from ..errors import ToolError
 from ..local import resources
 from ..local.tools import LocalTool
+from ..named_tools import check_named_tools
 from ..pipeline.approval_gate import ELICIT_SCHEMA, ApprovalGate, InputNeeded
 from ..pipeline.call import CallOutcome
 from ..redaction import contains_secret, redact, redact_value
@@ -306,6 +307,7 @@ async def serve_stdio(settings: Settings) -> None:
     request is made) and the HTTP client is closed before the process exits.
     """
     async with open_runner(settings, serving=True) as runner, anyio.create_task_group() as group:
+        await check_named_tools(runner)
         group.start_soon(_stop_on_signal, group.cancel_scope)
         server = build_server(runner)
         async with pipe_stdio_server() as (read_stream, write_stream):
