@@ -27,6 +27,7 @@ from mcp.client.stdio import stdio_client
 
 from tests.conftest import ACCOUNT_ID, CACHE_DIR_VARIABLE, SECRET_KEY, STATE_VARIABLE, assert_no_leak
 from truto_stripe_mcp import __version__
+from truto_stripe_mcp.catalog.toolsets import Selection
 from truto_stripe_mcp.config import Settings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +152,8 @@ def test_server_json_has_what_the_registry_requires() -> None:
     for variable in variables.values():
         assert variable["format"] in {"string", "number", "boolean", "filepath"}
         assert isinstance(variable.get("default", ""), str), "Input.default is a string"
-    # The same settings, required-ness and defaults as the bundle asks for.
+    # The same settings, required-ness and defaults as the bundle asks for, except where the
+    # bundle deliberately installs read-only (server.json states the server's own default).
     user_config = MANIFEST["user_config"]
     mapping = env_to_user_config()
     assert set(variables) == set(mapping)
@@ -159,11 +161,50 @@ def test_server_json_has_what_the_registry_requires() -> None:
         option = user_config[key]
         assert variables[variable]["isRequired"] is bool(option.get("required")), variable
         assert variables[variable]["isSecret"] is bool(option.get("sensitive")), variable
-        if "default" in option:
+        if "default" in option and key != "read_only":
             default = option["default"]
             assert variables[variable]["default"] == (
                 str(default).lower() if isinstance(default, bool) else default
             )
+
+
+def _settings_without(monkeypatch: pytest.MonkeyPatch, **environment: str) -> Settings:
+    """The settings the server reads from exactly ``environment`` (no other TRUTO_ variable)."""
+    for name in os.environ:
+        if name.startswith("TRUTO_"):
+            monkeypatch.delenv(name)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    return Settings()
+
+
+def _effective(settings: Settings, variable: str) -> object:
+    """The setting ``variable`` feeds, as it takes effect (no toolset named means ``core``)."""
+    (field,) = [name for name, info in Settings.model_fields.items() if info.validation_alias == variable]
+    if field == "toolsets":
+        return Selection(toolsets=settings.toolsets).base_toolsets
+    return getattr(settings, field)
+
+
+def test_stated_defaults_are_the_servers(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A default written in server.json or the bundle's manifest is what the server does when the
+    variable is absent, and when it is blank (a host app passes an emptied field as "")."""
+    unset = _settings_without(monkeypatch)
+    for variable in SERVER_JSON["packages"][0]["environmentVariables"]:
+        if "default" not in variable:
+            continue
+        name = variable["name"]
+        stated = _settings_without(monkeypatch, **{name: variable["default"]})
+        blank = _settings_without(monkeypatch, **{name: ""})
+        assert _effective(stated, name) == _effective(unset, name) == _effective(blank, name), name
+    for variable, key in env_to_user_config().items():
+        option = MANIFEST["user_config"][key]
+        if "default" not in option or option["type"] != "string":
+            continue  # booleans are checkboxes: never blank; read_only is the bundle's own choice
+        stated = _settings_without(monkeypatch, **{variable: option["default"]})
+        blank = _settings_without(monkeypatch, **{variable: ""})
+        assert _effective(stated, variable) == _effective(unset, variable) == _effective(blank, variable)
+    assert MANIFEST["user_config"]["read_only"]["default"] is True, "the bundle installs read-only"
 
 
 def test_readme_carries_the_registry_ownership_marker() -> None:
@@ -250,3 +291,24 @@ async def test_bundle_serves_the_users_account(bundle: Path, sandbox: Any, tmp_p
     assert [customer["email"] for customer in found.structured_content["result"]] == ["jane@example.com"]  # type: ignore[index]
     assert any(request.path == "/proxy/customers" for request in sandbox.sandbox.requests)
     assert_no_leak(errlog_path.read_text(), json.dumps(found.structured_content))
+
+
+@pytest.mark.anyio
+async def test_emptied_optional_fields_are_the_defaults(bundle: Path, tmp_path: Path) -> None:
+    """The user clears the optional text fields: the host app passes "" and the server serves
+    with the defaults instead of refusing to start."""
+    command, env = stage.launch_command(
+        bundle,
+        sys.executable,
+        user_config={"truto_api_key": "k", "integrated_account_id": "a", "base_url": "", "toolsets": ""},
+        extra_args=("--sandbox",),
+    )
+    assert env["TRUTO_BASE_URL"] == "" and env["TRUTO_MCP_TOOLSETS"] == ""
+    env[CACHE_DIR_VARIABLE] = os.environ[CACHE_DIR_VARIABLE]
+    env[STATE_VARIABLE] = os.environ[STATE_VARIABLE]
+    params = StdioServerParameters(command=command[0], args=command[1:], env=env, cwd=str(tmp_path))
+    errlog_path = tmp_path / "stderr.log"
+    with errlog_path.open("w") as errlog:
+        async with Client(stdio_client(params, errlog=errlog)) as client:  # type: ignore[arg-type]
+            names = {tool.name for tool in (await client.list_tools()).tools}
+    assert {tool["name"] for tool in MANIFEST["tools"]} <= names, errlog_path.read_text()

@@ -284,7 +284,7 @@ def test_doctor_reports_the_endpoint_and_the_saved_copy(
     gone = run_cli("doctor", env=core_env(sandbox))
     assert gone.returncode == 0, gone.stdout
     assert (
-        f"[warn] the tools endpoint ({ENDPOINT}) answered 410 Gone; serving the copy saved 3 hours ago"
+        f"[warn] the tools endpoint ({ENDPOINT}) answered 410 Gone. Serving the copy saved 3 hours ago."
         in (gone.stdout)
     )
     assert "[ok] the catalog copy on disk was saved 3 hours ago" in gone.stdout

@@ -298,12 +298,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
+    except BaseExceptionGroup as group:
+        # A configuration problem found inside a task group (the runner's) arrives wrapped.
+        found = _only_config_error(group)
+        if found is None:
+            raise
+        print(f"{PROG}: error: {found}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # `truto-stripe-mcp tools | head`: the reader left; that is not an error.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+
+
+def _only_config_error(group: BaseExceptionGroup[BaseException]) -> ConfigError | None:
+    """The :class:`ConfigError` a group holds when it holds nothing else (nested groups too)."""
+    leaves: list[BaseException] = []
+    pending: list[BaseException] = [group]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, BaseExceptionGroup):
+            pending.extend(item.exceptions)
+        else:
+            leaves.append(item)
+    return leaves[0] if len(leaves) == 1 and isinstance(leaves[0], ConfigError) else None
 
 
 def _run_sandbox(args: argparse.Namespace) -> int:

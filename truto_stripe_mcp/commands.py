@@ -13,12 +13,16 @@ from collections.abc import Callable
 from typing import Any
 
 from .catalog.file import describe_age
+from .catalog.spec import ToolSpec
 from .catalog.store import CatalogStatus, CatalogUnavailableError
-from .config import Settings
-from .errors import StateUnavailableError, StripeCredentialsError, ToolError
+from .config import ConfigError, Settings
+from .errors import StateUnavailableError, StripeCredentialsError, ToolError, UnknownToolError
+from .local import inventory
+from .local.tools import LocalTool
+from .named_tools import check_named_tools, closest_names
 from .pipeline.approval_gate import ApprovalNeeded
 from .redaction import redact, redact_url
-from .runner import open_account_state, open_runner
+from .runner import ToolRunner, open_account_state, open_runner
 from .serve.server import to_mcp_tool
 
 
@@ -34,6 +38,7 @@ def _err(text: str) -> None:
 async def print_tools(settings: Settings, as_json: bool) -> int:
     """The exposed catalog as a table, or the MCP tool definitions as JSON."""
     async with open_runner(settings) as runner:
+        await check_named_tools(runner)
         try:
             specs, local = await runner.listed_tools()
         except ToolError as exc:
@@ -46,14 +51,28 @@ async def print_tools(settings: Settings, as_json: bool) -> int:
         ]
         _out(json.dumps(tools, indent=2, ensure_ascii=False))
         return 0
-    width = max((len(spec.name) for spec in specs), default=4)
+    width = max((len(tool.name) for tool in [*specs, *local]), default=4)
     _out(f"{'NAME':<{width}}  {'METHOD':<8}  {'RESOURCE':<22}  TITLE")
     for spec in specs:
         _out(f"{spec.name:<{width}}  {spec.method:<8}  {spec.resource:<22}  {spec.title}")
     for tool in local:
         _out(f"{tool.name:<{width}}  {'local':<8}  {'(this server)':<22}  {tool.title}")
-    _out(f"\n{len(specs) + len(local)} tools")
+    _out("")
+    _out(await _listed_summary(runner, specs, local))
     return 0
+
+
+async def _listed_summary(runner: ToolRunner, specs: list[ToolSpec], local: list[LocalTool]) -> str:
+    """How many tools an agent is shown, in the same words for ``tools`` and ``doctor``."""
+    total = len(specs) + len(local)
+    counts = f"{total} tools listed ({len(specs)} Stripe tools and {len(local)} of this server's own)"
+    selected = len(await runner.selected_tools())
+    if runner.discovery_active(selected):
+        return (
+            f"{counts}; discovery mode: search_tools and call_tool reach all {selected} selected "
+            "Stripe tools."
+        )
+    return f"{counts}."
 
 
 async def call_once(settings: Settings, tool: str, raw_arguments: str) -> int:
@@ -67,8 +86,12 @@ async def call_once(settings: Settings, tool: str, raw_arguments: str) -> int:
         _err("error: --args must be a JSON object, e.g. '{\"limit\": 3}'")
         return 2
     async with open_runner(settings) as runner:
+        await check_named_tools(runner)
         try:
             outcome = await runner.call(tool, arguments)
+        except UnknownToolError:
+            _err(f"error: {await _unknown_tool(runner, tool)}")
+            return 1
         except ApprovalNeeded as exc:
             # The person at the terminal is the one who approves: re-running is the approval.
             _err(f"not done: this needs approval. About to: {exc.description}")
@@ -114,13 +137,17 @@ async def doctor(settings: Settings) -> int:
                 True, f"reached Truto; the tools endpoint lists {len(catalog.specs)} tools for the account"
             )
         elif catalog is not None and status.failure is not None:
-            report(None, f"{_endpoint_state(status)}; serving {_copy_words(status)}")
+            report(None, f"{_ended(_endpoint_state(status))} Serving {_copy_words(status)}.")
             _out("       Tools work from that copy; it is refreshed when the endpoint answers again.")
         _report_saved_copy(report, status)
         if catalog is not None:
-            exposed = runner.filter.apply(catalog.specs)
-            report(bool(exposed), f"{len(exposed)} tools exposed with the current filters")
-            if not exposed:
+            try:
+                await check_named_tools(runner)
+            except ConfigError as exc:
+                report(False, str(exc))
+            specs, local = await runner.listed_tools()
+            report(bool(specs), await _listed_summary(runner, specs, local))
+            if not specs:
                 _out("       Loosen --methods/--tags/--tools, or check --exclude-tools.")
     _out("all checks passed" if ok else "some checks failed")
     return 0 if ok else 1
@@ -179,12 +206,26 @@ async def state(settings: Settings, action: str) -> int:
         await store.aclose()
 
 
+async def _unknown_tool(runner: ToolRunner, name: str) -> str:
+    """The unknown-tool error in a person's words: the command that lists tools, the nearest names."""
+    try:
+        known = [spec.name for spec in (await runner.catalog_cache.get()).specs]
+    except ToolError:
+        known = []
+    close = closest_names(name, [*known, *inventory.BY_NAME])
+    hint = f" Did you mean {' or '.join(close)}?" if close else ""
+    return (
+        f"Unknown tool {name!r}.{hint} Run `truto-stripe-mcp tools` to see the tools this "
+        "configuration exposes (add --toolsets all for every tool)."
+    )
+
+
 def _reconnect_advice(exc: StripeCredentialsError) -> str:
     """Stripe (not Truto) refused the account: the token is fine, the connection needs re-authorising."""
     scopes = f", granting the missing scopes {', '.join(exc.missing_scopes)}" if exc.missing_scopes else ""
     return (
         f"Truto accepted the API key, but Stripe rejected this integrated account's credentials "
-        f"({exc.status}: {exc.said().rstrip('.')}). Reconnect the Stripe account in Truto{scopes}; "
+        f"({exc.status}: {exc.said().rstrip('.')}). Reconnect the Stripe account in Truto{scopes}. "
         "TRUTO_API_KEY needs no change."
     )
 
@@ -214,17 +255,25 @@ def _endpoint_failure(exc: CatalogUnavailableError) -> str:
         )
         if status == 401:
             return (
-                f"Truto rejected the API key: {answer}. Create a new token in the Truto dashboard.{withheld}"
+                f"Truto rejected the API key: {_ended(answer)} Create a new token in the Truto dashboard."
+                f"{withheld}"
             )
-        return f"the API key may not use this integrated account: {answer}.{withheld}"
+        return f"the API key may not use this integrated account: {_ended(answer)}{withheld}"
     if status == 404:
         return (
-            f"{answer}: Truto does not know this integrated account (check TRUTO_INTEGRATED_ACCOUNT_ID), "
-            "or it has removed the endpoint; no saved copy of the catalog yet to serve instead."
+            f"{_ended(answer)} Truto does not know this integrated account: check "
+            "TRUTO_INTEGRATED_ACCOUNT_ID (or Truto has removed the endpoint). There is no saved copy of "
+            "the catalog yet to serve instead."
         )
     if exc.failure.kind == "no_answer":
-        return f"cannot reach Truto: {answer}. Check TRUTO_BASE_URL and your network."
-    return f"{answer}; no saved copy of the catalog yet to serve instead."
+        return f"cannot reach Truto: {_ended(answer)} Check TRUTO_BASE_URL and your network."
+    return f"{_ended(answer)} There is no saved copy of the catalog yet to serve instead."
+
+
+def _ended(text: str) -> str:
+    """``text`` as a finished sentence, so that the next one starts clean."""
+    text = text.rstrip()
+    return text if text.endswith((".", "?", "!")) else f"{text}."
 
 
 def _report_saved_copy(report: Callable[[bool | None, str], None], status: CatalogStatus) -> None:

@@ -97,7 +97,15 @@ class Settings(BaseSettings):
     debug log) can never show the Truto API key.
     """
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True, frozen=True, case_sensitive=True)
+    model_config = SettingsConfigDict(
+        extra="ignore",
+        populate_by_name=True,
+        frozen=True,
+        case_sensitive=True,
+        # A variable set to "" means "not set": a host app passes an optional field the user
+        # left blank (an MCP Bundle's user_config) as an empty string, and that is the default.
+        env_ignore_empty=True,
+    )
 
     api_key: SecretStr | None = Field(None, validation_alias="TRUTO_API_KEY")
     integrated_account_id: str | None = Field(None, validation_alias="TRUTO_INTEGRATED_ACCOUNT_ID")
@@ -163,6 +171,13 @@ class Settings(BaseSettings):
     stateless: bool = Field(False, validation_alias="TRUTO_MCP_STATELESS")
     allowed_hosts: CommaList = Field((), validation_alias="TRUTO_MCP_ALLOWED_HOSTS")
     allowed_origins: CommaList = Field((), validation_alias="TRUTO_MCP_ALLOWED_ORIGINS")
+    # Stateful HTTP sessions (see docs/http.md): at most this many per bearer token, each closed
+    # after this many seconds with no request in flight (the SDK's own default is 30 minutes).
+    http_max_sessions: int = Field(100, ge=1, validation_alias="TRUTO_MCP_HTTP_MAX_SESSIONS")
+    http_session_idle: float = Field(300.0, gt=0, validation_alias="TRUTO_MCP_HTTP_SESSION_IDLE")
+    # Seconds a client has to send a request's headers, and then its body, before the connection
+    # is answered 408 and closed (a client that trickles bytes cannot hold a connection forever).
+    http_read_timeout: float = Field(15.0, gt=0, validation_alias="TRUTO_MCP_HTTP_READ_TIMEOUT")
 
     # Code mode: run_code, a sandboxed Python program calling the tools (pydantic-monty).
     code_mode: bool = Field(False, validation_alias="TRUTO_MCP_CODE_MODE")
@@ -320,4 +335,15 @@ def load_settings(**overrides: Any) -> Settings:
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first.get("loc", ())) or "configuration"
-        raise ConfigError(f"invalid {where}: {first.get('msg', 'invalid value')}") from None
+        field = Settings.model_fields.get(where)
+        if field is not None and isinstance(field.validation_alias, str):  # given as a flag
+            where = f"--{where.replace('_', '-')} ({field.validation_alias})"
+        message = _sentence(first.get("msg", "invalid value"))
+        raise ConfigError(message if where in message else f"Invalid {where}: {message}") from None
+
+
+def _sentence(message: str) -> str:
+    """Pydantic's message as one sentence: without its "Value error, " prefix, capitalised, ended."""
+    text = message.removeprefix("Value error, ").strip()
+    text = text[:1].upper() + text[1:]
+    return text if text.endswith(".") else f"{text}."

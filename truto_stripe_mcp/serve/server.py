@@ -25,6 +25,7 @@ from ..config import Settings
 from ..errors import ToolError
 from ..local import resources
 from ..local.tools import LocalTool
+from ..named_tools import check_named_tools
 from ..pipeline.approval_gate import InputNeeded
 from ..pipeline.call import CallOutcome
 from ..pipeline.page_approvals import ApprovalPages, PageApprovals
@@ -291,6 +292,7 @@ async def serve_stdio(settings: Settings) -> None:
         approval_pages() as pages,
         anyio.create_task_group() as group,
     ):
+        await check_named_tools(runner)
         group.start_soon(_stop_on_signal, group.cancel_scope)
         server = build_server(runner, pages)
         async with pipe_stdio_server() as (read_stream, write_stream):

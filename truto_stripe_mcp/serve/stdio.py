@@ -183,9 +183,29 @@ def _usable() -> bool:
     return on_asyncio and sys.platform != "win32" and _is_pipe(0) and _is_pipe(1)
 
 
+WAITING_NOTICE = (
+    "truto-stripe-mcp is serving MCP over stdio and waiting for an MCP client to speak JSON-RPC on "
+    "stdin.\nThis is not an interactive prompt: Claude Desktop, Cursor and other MCP clients start "
+    "this command themselves.\nTo try the server by hand, run `truto-stripe-mcp tools` or "
+    "`truto-stripe-mcp doctor`. Press Ctrl-C to stop.\n"
+)
+"""Said on stderr when stdin is a terminal: a person started the server, and it looks hung."""
+
+
+def _tell_a_person_waiting() -> None:
+    try:
+        interactive = os.isatty(0)
+    except OSError:
+        return
+    if interactive:
+        sys.stderr.write(WAITING_NOTICE)
+        sys.stderr.flush()
+
+
 @asynccontextmanager
 async def pipe_stdio_server() -> AsyncIterator[tuple[Any, Any]]:
     """The SDK's stdio streams, fed by asyncio pipes when stdin and stdout are pipes."""
+    _tell_a_person_waiting()
     if not _usable():
         async with stdio_server() as streams:
             yield streams

@@ -110,6 +110,8 @@ class RateLimitGovernor:
         self._clock = clock
         self._sleep = sleep
         self._shared_down_until = 0.0
+        self._last_429: tuple[str, float] | None = None
+        """The source of the last 429 this process saw, and until when its block can last."""
 
     async def _reserve(self, now: float) -> tuple[float, int]:
         if self.shared is not None and now >= self._shared_down_until:
@@ -141,8 +143,8 @@ class RateLimitGovernor:
             if reset_at >= deadline:  # a wait that ends at the deadline leaves no time to send
                 when = format_epoch(reset_at)
                 raise RateLimitedError(
-                    f"Rate limited by Stripe: the limit resets at {when} (in {math.ceil(wait)} s), past "
-                    f"this call's deadline. Nothing was sent; retry the call after {when}.",
+                    f"{self._limited_by(now)}: the limit resets at {when} (in {math.ceil(wait)} s), past "
+                    f"this call's deadline. Nothing was sent. Retry the call after {when}.",
                     reset_at=reset_at,
                 )
             if wait < _UNREPORTED_WAIT:
@@ -154,10 +156,21 @@ class RateLimitGovernor:
                 await on_wait(pause)
             await self._sleep(wait)
 
+    def _limited_by(self, now: float) -> str:
+        """Who set the limit being waited for, in the words the 429's own retry used: a 429 this
+        process saw names its source (Truto's own limit, or Stripe's passed through); a window
+        learnt otherwise (headers, another process's 429) names none rather than guess."""
+        if self._last_429 is not None and now < self._last_429[1]:
+            return f"Rate limited by {self._last_429[0]} (429)"
+        return "Rate limited (this account's rate-limit window is spent)"
+
     async def observe(self, response: ProxyResponse, generation: int | None = None) -> None:
         """Fold a response's rate-limit headers (and a 429's block) into the window."""
         now = self._clock()
         info = parse_rate_limit_headers(response.headers, now)
+        if response.status == 429:
+            block = info.wait_seconds if info.wait_seconds is not None else 1.0
+            self._last_429 = ("Stripe" if response.remote_error else "Truto", now + block + 1.0)
         if self.shared is not None and now >= self._shared_down_until:
             try:
                 await self.shared.observe_window(info, response.status, now, generation, self.max_block)
