@@ -46,6 +46,36 @@ async def servers(count: int, env: dict[str, str]) -> AsyncIterator[list[Any]]:
         yield [(await stack.enter_async_context(spawn_server(env))).client for _ in range(count)]
 
 
+async def refund_in_flight(env: dict[str, str], sandbox: SandboxServer) -> subprocess.Popen[str]:
+    """A server process (bare JSON-RPC over its pipes) whose refund has reached the sandbox,
+    its answer delayed by the test's fault: ready to be stopped mid-call."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "truto_stripe_mcp"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        text=True,
+    )
+    assert process.stdin is not None and process.stdout is not None
+    for message in (
+        INITIALIZE,
+        {"jsonrpc": "2.0", "method": "notifications/initialized"},
+        {
+            "jsonrpc": "2.0",
+            "id": 2,
+            "method": "tools/call",
+            "params": {"name": REFUND, "arguments": {"charge": CHARGE, "amount": 650}},
+        },
+    ):
+        process.stdin.write(json.dumps(message) + "\n")
+        process.stdin.flush()
+    assert json.loads(process.stdout.readline())["id"] == 1
+    while not refund_posts(sandbox):
+        await anyio.sleep(0.02)  # the refund is on its way, its answer delayed
+    return process
+
+
 async def test_a_refund_repeated_on_another_server_is_replayed_not_redone(
     sandbox: SandboxServer, shared_state: str
 ) -> None:
@@ -113,30 +143,7 @@ async def test_a_server_stopped_mid_refund_lets_the_repeat_go_on_at_once(
     sandbox.sandbox.faults.inject(
         Fault(method="POST", path="/proxy/refunds", delay=1.5, commit_before_delay=True)
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "truto_stripe_mcp"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    assert process.stdin is not None and process.stdout is not None
-    for message in (
-        INITIALIZE,
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {
-            "jsonrpc": "2.0",
-            "id": 2,
-            "method": "tools/call",
-            "params": {"name": REFUND, "arguments": {"charge": CHARGE, "amount": 650}},
-        },
-    ):
-        process.stdin.write(json.dumps(message) + "\n")
-        process.stdin.flush()
-    assert json.loads(process.stdout.readline())["id"] == 1
-    while not refund_posts(sandbox):
-        await anyio.sleep(0.02)  # the refund is on its way, its answer delayed
+    process = await refund_in_flight(env, sandbox)
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=15) == 0
     async with spawn_server(server_env(sandbox, TRUTO_MCP_STATE=shared_state)) as restarted:
@@ -157,30 +164,7 @@ async def test_a_server_killed_mid_refund_lets_the_repeat_take_over_with_the_sam
     sandbox.sandbox.faults.inject(
         Fault(method="POST", path="/proxy/refunds", delay=1.5, commit_before_delay=True)
     )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "truto_stripe_mcp"],
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        env=env,
-        text=True,
-    )
-    assert process.stdin is not None and process.stdout is not None
-    for message in (
-        INITIALIZE,
-        {"jsonrpc": "2.0", "method": "notifications/initialized"},
-        {
-            "jsonrpc": "2.0",
-            "id": 2,
-            "method": "tools/call",
-            "params": {"name": REFUND, "arguments": {"charge": CHARGE, "amount": 650}},
-        },
-    ):
-        process.stdin.write(json.dumps(message) + "\n")
-        process.stdin.flush()
-    assert json.loads(process.stdout.readline())["id"] == 1
-    while not refund_posts(sandbox):
-        await anyio.sleep(0.02)
+    process = await refund_in_flight(env, sandbox)
     process.kill()
     process.wait(timeout=15)
     async with spawn_server(server_env(sandbox, TRUTO_MCP_STATE=shared_state)) as restarted:
