@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 from .rate_limit_headers import DEFAULT_MAX_BLOCK, RateLimitInfo
 
@@ -177,16 +177,19 @@ class RateLimitState:
         return now < self.blocked_until
 
     def to_json(self) -> str:
-        """The whole state, for a store shared by several processes."""
-        return json.dumps(asdict(self), separators=(",", ":"))
+        """The whole state, for a store shared by several processes (read and written around
+        every request: the fields are plain values, so no ``asdict`` deep copy)."""
+        return json.dumps({name: getattr(self, name) for name in _FIELDS}, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, text: str) -> RateLimitState:
         """The state :meth:`to_json` wrote (fields a newer version added are ignored)."""
         data = json.loads(text)
-        known = {item.name for item in fields(cls)}
-        return cls(**{name: value for name, value in data.items() if name in known})
+        return cls(**{name: value for name, value in data.items() if name in _FIELDS})
 
     def snapshot(self) -> dict[str, float | int | None]:
         """Plain values for logs and diagnostics."""
         return {k: getattr(self, k) for k in ("limit", "window", "remaining", "reset_at", "blocked_until")}
+
+
+_FIELDS: tuple[str, ...] = tuple(item.name for item in fields(RateLimitState))
