@@ -5,7 +5,6 @@ against the sandbox's own store, and what reached the sandbox against its reques
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +12,7 @@ import anyio
 import mcp_types as types
 import pytest
 
+from bench import _code_mode_tasks as tasks
 from tests.conftest import FIXED_NOW, SECRET_KEY, assert_no_leak, sandbox_config, server_env, spawn_server
 from truto_stripe_mcp.sandbox import SandboxServer
 
@@ -21,28 +21,9 @@ pytestmark = pytest.mark.anyio
 NINETY_DAYS_AGO = int(FIXED_NOW) - 90 * 86_400
 YEAR_START = 1_735_689_600  # 2025-01-01T00:00:00Z, the year of FIXED_NOW
 
-REFUNDS_BY_REASON = f"""
-import tools
-refunds = await tools.paginate('list_all_stripe_refunds', created={{'gte': {NINETY_DAYS_AGO}}}, fields='amount,reason')
-totals = {{}}
-for refund in refunds:
-    reason = refund['reason'] or 'none'
-    totals[reason] = totals.get(reason, 0) + refund['amount']
-totals
-"""
-
-TOP_CUSTOMERS = f"""
-import tools
-charges = await tools.paginate(
-    'list_all_stripe_charges', created={{'gte': {YEAR_START}}}, fields='amount,customer,status', max_items=5000
-)
-volume = {{}}
-for charge in charges:
-    if charge['status'] == 'succeeded':
-        volume[charge['customer']] = volume.get(charge['customer'], 0) + charge['amount']
-top = sorted(volume.items(), key=lambda pair: (-pair[1], pair[0]))[:5]
-[[customer, amount] for customer, amount in top]
-"""
+REFUNDS_BY_REASON = tasks.REFUNDS_BY_REASON.format(since=NINETY_DAYS_AGO)
+TOP_CUSTOMERS = tasks.TOP_CUSTOMERS.format(since=YEAR_START)
+"""The benchmark's programs (bench/_code_mode_tasks.py), with this test's dates."""
 
 
 def code_env(sandbox: SandboxServer, **extra: str) -> dict[str, str]:
@@ -70,23 +51,16 @@ def proxy_requests(sandbox: SandboxServer) -> list[Any]:
 
 async def test_aggregations_give_the_sandboxs_exact_answers(sandbox: SandboxServer) -> None:
     store = sandbox.sandbox.store
-    refunded: dict[str, int] = defaultdict(int)
-    for refund in store.list("refunds"):
-        if refund["created"] >= NINETY_DAYS_AGO:
-            refunded[refund["reason"] or "none"] += refund["amount"]
-    volume: dict[str, int] = defaultdict(int)
-    for charge in store.list("charges"):
-        if charge["created"] >= YEAR_START and charge["status"] == "succeeded":
-            volume[charge["customer"]] += charge["amount"]
-    top = sorted(volume.items(), key=lambda pair: (-pair[1], pair[0]))[:5]
+    refunded = tasks.refunds_by_reason(store.list("refunds"), since=NINETY_DAYS_AGO)
+    top = tasks.top_customers(store.list("charges"), since=YEAR_START)
     assert len(refunded) >= 2 and len(top) == 5, "the seed must make these questions worth asking"
 
     async with spawn_server(code_env(sandbox)) as spawned:
         by_reason = answer(await run(spawned.client, REFUNDS_BY_REASON))
         top_five = answer(await run(spawned.client, TOP_CUSTOMERS))
-    assert by_reason["result"] == dict(refunded)
+    assert by_reason["result"] == refunded
     assert by_reason["calls"] >= 1
-    assert top_five["result"] == [[customer, amount] for customer, amount in top]
+    assert top_five["result"] == top
     assert top_five["calls"] == len(proxy_requests(sandbox)) - by_reason["calls"], "one request per page"
 
 

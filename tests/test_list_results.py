@@ -12,6 +12,7 @@ import pytest
 
 from tests.conftest import server_env, spawn_server
 from truto_stripe_mcp.sandbox import JANE_CUSTOMER_ID, Fault, SandboxServer
+from truto_stripe_mcp.sandbox.listing import envelope
 from truto_stripe_mcp.serve.server import LEAN_RESULTS
 from truto_stripe_mcp.shaping import compact_json, drop_empty
 
@@ -129,14 +130,7 @@ async def test_results_leave_out_empty_fields_and_keep_every_value(sandbox: Sand
 
 def charge_page(sandbox: SandboxServer, start: int, cursor: str) -> dict[str, Any]:
     """Truto's envelope around five of the sandbox's charges, with ``cursor`` as next_cursor."""
-    items = sandbox.sandbox.store.list("charges")[start : start + 5]
-    return {
-        "result": items,
-        "next_cursor": cursor,
-        "prev_cursor": None,
-        "result_count": len(items),
-        "is_partial_response": False,
-    }
+    return envelope(sandbox.sandbox.store.list("charges")[start : start + 5], cursor)
 
 
 async def walk_charges(sandbox: SandboxServer) -> dict[str, Any]:
