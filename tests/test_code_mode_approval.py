@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import mcp_types as types
 import pytest
 
 from tests.conftest import server_env, spawn_server
 from tests.test_approval_page import Person
 from tests.test_code_mode import answer, proxy_requests, run, text_of
+from tests.test_confirmation import elicitation_answer
 from truto_stripe_mcp.sandbox import SandboxServer
 from truto_stripe_mcp.sandbox.faults import Fault
 
@@ -166,14 +166,6 @@ async def test_two_writes_in_one_program_are_each_approved_once(sandbox: Sandbox
         )
         assert answer(done)["result"] == ["canceled", 700]
     assert refunds_of(sandbox) == 1 and len(mutations(sandbox)) == 2
-
-
-def elicitation_answer(action: str, seen: list[str]) -> Any:
-    async def callback(ctx: Any, params: Any) -> types.ElicitResult:
-        seen.append(params.message)
-        return types.ElicitResult(action=action, content={"confirm": True} if action == "accept" else None)  # type: ignore[arg-type]
-
-    return callback
 
 
 @pytest.mark.parametrize("mode", ["legacy", "2026-07-28"])

@@ -9,7 +9,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -32,6 +32,26 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def wait_until_serving(
+    url: str,
+    process: subprocess.Popen[Any],
+    log: Callable[[], str],
+    *,
+    timeout: float = 20.0,
+    request_timeout: float = 1.0,
+) -> None:
+    """Until the server answers at ``url``; a process that exits first fails with its ``log``."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            httpx.get(url, timeout=request_timeout)
+            return
+        except httpx.TransportError:
+            assert process.poll() is None, log()
+            assert time.monotonic() < deadline, "the HTTP server did not start"
+            time.sleep(0.1)
+
+
 @contextmanager
 def http_server(
     sandbox: SandboxServer, *args: str, token: str | None = HTTP_TOKEN, **extra_env: str
@@ -48,15 +68,7 @@ def http_server(
         text=True,
     )
     url = f"http://127.0.0.1:{port}/mcp"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            httpx.get(url, timeout=1)
-            break
-        except httpx.TransportError:
-            assert process.poll() is None, process.communicate()[1]
-            assert time.monotonic() < deadline, "the HTTP server did not start"
-            time.sleep(0.1)
+    wait_until_serving(url, process, lambda: process.communicate()[1])
     try:
         yield url, process
     finally:

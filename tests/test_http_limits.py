@@ -26,6 +26,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from tests.conftest import INITIALIZE, assert_no_leak, server_env, subprocess_env
+from tests.test_http import free_port, wait_until_serving
 from truto_stripe_mcp.sandbox import Fault, SandboxServer
 
 TOKEN = "mcp-http-token-limits-5b1e"
@@ -61,16 +62,10 @@ class Served:
             time.sleep(0.05)
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 @contextmanager
 def serve(sandbox: SandboxServer, tmp_path: Path, **settings: str) -> Iterator[Served]:
     """``truto-stripe-mcp --transport http`` with a token and ``settings`` (environment variables)."""
-    port = _free_port()
+    port = free_port()
     env = subprocess_env(server_env(sandbox, TRUTO_MCP_HTTP_TOKEN=TOKEN, **settings))
     stderr_path = tmp_path / "server-stderr.log"
     with stderr_path.open("wb") as stderr:
@@ -82,15 +77,7 @@ def serve(sandbox: SandboxServer, tmp_path: Path, **settings: str) -> Iterator[S
         )
     url = f"http://127.0.0.1:{port}/mcp"
     served = Served(url, port, process, stderr_path)
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            httpx.get(url, timeout=2)
-            break
-        except httpx.TransportError:
-            assert process.poll() is None, served.stderr()
-            assert time.monotonic() < deadline, "the HTTP server did not start"
-            time.sleep(0.1)
+    wait_until_serving(url, process, served.stderr, timeout=30, request_timeout=2)
     try:
         yield served
     finally:
