@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
+from functools import cache
 from typing import Any
 
 from .money_rules import MONEY_RULES, NOT_MONEY, MoneyRule, NotMoney
@@ -51,29 +52,27 @@ def _resource(spec: ToolSpec) -> str:
     return spec.resource.strip().lower().replace("-", "_")
 
 
-def _rule_for(spec: ToolSpec) -> MoneyRule | None:
-    resource = _resource(spec)
-    return next(
-        (rule for rule in MONEY_RULES if resource in rule.resources and spec.method in rule.methods), None
-    )
-
-
-def _not_money_for(spec: ToolSpec) -> NotMoney | None:
-    resource = _resource(spec)
+@cache
+def _entries(resource: str, method: str) -> tuple[MoneyRule | None, NotMoney | None]:
+    """The table's rule for a resource and method, or else its no-money entry: looked up once
+    per pair (the approval stage and the gate ask on every write)."""
+    rule = next((rule for rule in MONEY_RULES if resource in rule.resources and method in rule.methods), None)
+    if rule is not None:
+        return rule, None
     for entry in NOT_MONEY:
-        if entry.methods and spec.method not in entry.methods:
+        if entry.methods and method not in entry.methods:
             continue
         if any(fnmatchcase(resource, pattern) for pattern in entry.resources):
-            return entry
-    return None
+            return None, entry
+    return None, None
 
 
 def classify(spec: ToolSpec) -> Classification | None:
     """The table's entry for a write tool; ``None`` for a read."""
     if spec.is_read:
         return None
-    rule = _rule_for(spec)
-    return Classification(spec.name, rule, None if rule is not None else _not_money_for(spec))
+    rule, not_money = _entries(_resource(spec), spec.method)
+    return Classification(spec.name, rule, not_money)
 
 
 def money_moving(spec: ToolSpec, arguments: Mapping[str, Any] | None = None) -> MoneyVerdict | None:
