@@ -16,7 +16,7 @@ from typing import Any
 
 import anyio
 
-from .config import ConfigError, Settings, load_settings
+from .config import APPROVAL_PATHS, CONFIRM_MODES, ConfigError, Settings, load_settings
 from .redaction import RedactingFormatter, register_secret
 from .version import __version__
 
@@ -134,14 +134,14 @@ def _common_options(parser: argparse.ArgumentParser, *, suppress: bool) -> None:
     group.add_argument("--log-level", default=default, help="DEBUG, INFO, WARNING or ERROR (stderr)")
     group.add_argument(
         "--confirm",
-        choices=("none", "destructive", "writes"),
+        choices=CONFIRM_MODES,
         default=default,
         help="ask the user before: nothing, destructive and money-moving calls (default), or every write "
         "(env TRUTO_MCP_CONFIRM)",
     )
     group.add_argument(
         "--approval",
-        choices=("page", "token"),
+        choices=APPROVAL_PATHS,
         default=default,
         help="when the client cannot show the question: page (default: a local page where the user "
         "approves; the agent cannot) or token (a token in the result: the agent can approve this itself; "

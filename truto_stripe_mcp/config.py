@@ -80,6 +80,9 @@ def _file_of(rest: str) -> str:
     return "/" + rest.lstrip("/")
 
 
+CONFIRM_MODES = ("none", "destructive", "writes")
+"""``--confirm``: which calls wait for a person's approval (nothing, destructive and money-moving
+ones, or every write)."""
 APPROVAL_PATHS = ("page", "token")
 """``--approval``: how a client that cannot show a form gets the person's approval."""
 
@@ -255,7 +258,7 @@ class Settings(BaseSettings):
     @classmethod
     def _confirm_mode(cls, value: str) -> str:
         value = value.strip().lower()
-        if value not in {"none", "destructive", "writes"}:
+        if value not in CONFIRM_MODES:
             raise ValueError(f"TRUTO_MCP_CONFIRM must be none, destructive or writes (got {value!r})")
         return value
 

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol
+from typing import Any, Protocol
 
 from ..catalog.money_moving import money_moving
 from ..catalog.spec import ToolSpec
@@ -37,9 +37,6 @@ from ..errors import ToolError
 from .action_words import Reader, describe_action
 from .approval_tokens import ConfirmationTokens, InvalidConfirmation
 from .page_approvals import PageApproval, PageApprovals, PageQuestion
-
-ConfirmMode = Literal["none", "destructive", "writes"]
-CONFIRM_MODES: tuple[str, ...] = ("none", "destructive", "writes")
 
 ELICIT_SCHEMA: dict[str, Any] = {
     "type": "object",
